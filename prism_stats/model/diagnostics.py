@@ -1,0 +1,272 @@
+"""Convergence diagnostics, the strict gate, posterior/prior predictive checks and LOO.
+
+- :func:`diagnose`: R-hat (rank-normalised), bulk and tail ESS for every parameter,
+  divergences and E-BFMI per chain, and the verdict of the strict gate
+  (R-hat <= 1.01, ESS >= 400, no divergence by default).
+- :func:`predictive_checks`: replicated score distribution, per-LLM means and
+  per-participant means against the observed ones. Because the likelihood is collapsed
+  onto cells, the checks are computed from cell-level replicates (exact for the Gaussian
+  family), and the score distribution from individual replicated ratings.
+- :func:`prior_predictive`: the same simulations with parameters drawn from the prior.
+- :func:`loo` / :func:`compare`: PSIS-LOO with a participant as the left-out unit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import xarray as xr
+
+from .design import HIGH, LOW, Design
+from .fit import Run
+from .rating import build_model, n_samples, simulate_cells, simulate_ratings
+from .spec import ModelSpec
+
+RHAT_MAX = 1.01
+ESS_MIN = 400
+
+
+@dataclass
+class Diagnostics:
+    """Convergence summary of a run.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per posterior variable: ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``
+        (worst element of the variable) and ``size``.
+    divergences : int
+    bfmi : list of float
+        E-BFMI per chain (values below 0.3 suggest poor exploration).
+    n_chains, n_draws : int
+    rhat_max, ess_min : float
+        Thresholds of the strict gate.
+    """
+
+    table: pd.DataFrame
+    divergences: int
+    bfmi: list[float]
+    n_chains: int
+    n_draws: int
+    rhat_max: float = RHAT_MAX
+    ess_min: float = ESS_MIN
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def max_rhat(self) -> float:
+        return float(self.table["max_rhat"].max())
+
+    @property
+    def min_ess_bulk(self) -> float:
+        return float(self.table["min_ess_bulk"].min())
+
+    @property
+    def min_ess_tail(self) -> float:
+        return float(self.table["min_ess_tail"].min())
+
+    def failures(self) -> list[str]:
+        """Reasons the strict gate fails (empty when it passes)."""
+        out = []
+        if not self.max_rhat <= self.rhat_max:
+            worst = self.table["max_rhat"].idxmax()
+            out.append(f"R-hat {self.max_rhat:.3f} > {self.rhat_max} (worst: {worst})")
+        for kind in ("bulk", "tail"):
+            value = float(self.table[f"min_ess_{kind}"].min())
+            if not value >= self.ess_min:
+                worst = self.table[f"min_ess_{kind}"].idxmin()
+                out.append(f"ESS {kind} {value:.0f} < {self.ess_min:.0f} (worst: {worst})")
+        if self.divergences:
+            out.append(f"{self.divergences} divergent transition(s)")
+        return out
+
+    @property
+    def passed(self) -> bool:
+        """Whether the strict gate passes."""
+        return not self.failures()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "max_rhat": self.max_rhat,
+            "min_ess_bulk": self.min_ess_bulk,
+            "min_ess_tail": self.min_ess_tail,
+            "divergences": self.divergences,
+            "bfmi": self.bfmi,
+            "n_chains": self.n_chains,
+            "n_draws": self.n_draws,
+            "thresholds": {"rhat_max": self.rhat_max, "ess_min": self.ess_min},
+            "passed": self.passed,
+            "failures": self.failures(),
+            "per_variable": self.table.reset_index(names="variable").to_dict(orient="records"),
+            **self.extra,
+        }
+
+    def __str__(self) -> str:
+        lines = [
+            f"chains x draws     {self.n_chains} x {self.n_draws}",
+            f"max R-hat          {self.max_rhat:.4f}   (gate <= {self.rhat_max})",
+            f"min ESS bulk       {self.min_ess_bulk:.0f}   (gate >= {self.ess_min:.0f})",
+            f"min ESS tail       {self.min_ess_tail:.0f}",
+            f"divergences        {self.divergences}",
+            f"E-BFMI per chain   {', '.join(f'{b:.2f}' for b in self.bfmi)}",
+            "verdict            " + ("PASS" if self.passed else "FAIL: " + "; ".join(self.failures())),
+        ]
+        return "\n".join(lines)
+
+
+def diagnose(run: Run | xr.DataTree, *, rhat_max: float = RHAT_MAX, ess_min: float = ESS_MIN) -> Diagnostics:
+    """Compute the convergence diagnostics of a run (or of a DataTree with a posterior)."""
+    idata = run.idata if isinstance(run, Run) else run
+    post = idata["posterior"].to_dataset()
+    rhat = az.rhat(post)
+    bulk = az.ess(post, method="bulk")
+    tail = az.ess(post, method="tail")
+    rows = {}
+    for name in post.data_vars:
+        rows[name] = {
+            "max_rhat": float(np.nanmax(rhat[name].values)) if rhat[name].size else np.nan,
+            "min_ess_bulk": float(np.nanmin(bulk[name].values)),
+            "min_ess_tail": float(np.nanmin(tail[name].values)),
+            "size": int(np.prod([post[name].sizes[d] for d in post[name].dims
+                                 if d not in ("chain", "draw")])),
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    stats = idata["sample_stats"].to_dataset()
+    divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
+    bfmi: list[float] = []
+    if "energy" in stats:
+        energy = stats["energy"].transpose("chain", "draw").values
+        bfmi = [float(np.mean(np.diff(e) ** 2) / np.var(e)) for e in energy]
+    return Diagnostics(
+        table=table,
+        divergences=divergences,
+        bfmi=bfmi,
+        n_chains=int(post.sizes["chain"]),
+        n_draws=int(post.sizes["draw"]),
+        rhat_max=rhat_max,
+        ess_min=ess_min,
+    )
+
+
+# --- predictive checks ----------------------------------------------------------------
+
+def _observed_summaries(design: Design) -> dict[str, np.ndarray]:
+    c = design.cells
+    n = c["n"].to_numpy()
+    total = c["mean"].to_numpy() * n
+    n_llm = len(design.coords["llm"])
+    n_p = len(design.coords["participant"])
+    llm = c["llm"].to_numpy()
+    p = c["participant"].to_numpy()
+    return {
+        "llm_mean": np.bincount(llm, total, n_llm) / np.bincount(llm, n, n_llm),
+        "participant_mean": np.bincount(p, total, n_p) / np.bincount(p, n, n_p),
+    }
+
+
+def _replicated_means(sim: dict[str, np.ndarray], design: Design, family: str) -> dict[str, np.ndarray]:
+    c = design.cells
+    n = c["n"].to_numpy()
+    if family == "gaussian":
+        total = sim["mean"] * n
+    else:  # mean of the clipped ratings
+        total = sim["n_low"] * LOW + sim["n_high"] * HIGH + sim["n_int"] * sim["mean_int"]
+    n_llm = len(design.coords["llm"])
+    n_p = len(design.coords["participant"])
+    llm, p = c["llm"].to_numpy(), c["participant"].to_numpy()
+    llm_tot = np.stack([np.bincount(llm, row, n_llm) for row in total])
+    p_tot = np.stack([np.bincount(p, row, n_p) for row in total])
+    return {"llm_mean": llm_tot / np.bincount(llm, n, n_llm), "participant_mean": p_tot / np.bincount(p, n, n_p)}
+
+
+def _predictive(params: xr.Dataset, design: Design, spec: ModelSpec, n_draws: int, seed: int,
+                observed_scores: np.ndarray | None) -> xr.Dataset:
+    rng = np.random.default_rng(seed)
+    S = n_samples(params)
+    picks = np.sort(rng.choice(S, size=min(n_draws, S), replace=False))
+    sim = simulate_cells(params, design, spec, rng, picks)
+    rep = _replicated_means(sim, design, spec.family)
+    obs = _observed_summaries(design)
+    bins = np.arange(-50.5, 151.5, 1.0)  # Gaussian replicates leave [1, 100]; show where
+    n_hist = min(len(picks), 50)
+    hist = np.stack([
+        np.histogram(simulate_ratings(params, design, spec, rng, int(s)), bins=bins)[0]
+        for s in picks[:n_hist]
+    ]) / design.n_ratings
+    ds = xr.Dataset(
+        {
+            "llm_mean": (("sample", "llm"), rep["llm_mean"]),
+            "participant_mean": (("sample", "participant"), rep["participant_mean"]),
+            "observed_llm_mean": ("llm", obs["llm_mean"]),
+            "observed_participant_mean": ("participant", obs["participant_mean"]),
+            "score_density": (("hist_sample", "score_bin"), hist),
+        },
+        coords={
+            "llm": design.coords["llm"],
+            "participant": design.coords["participant"],
+            "sample": picks,
+            "score_bin": (bins[:-1] + bins[1:]) / 2,
+        },
+    )
+    if observed_scores is not None:
+        ds["observed_score_density"] = ("score_bin", np.histogram(observed_scores, bins=bins)[0]
+                                        / len(observed_scores))
+    # Posterior predictive p-values of the per-LLM means (share of replicates above observed).
+    ds["llm_mean_ppp"] = (ds["llm_mean"] >= ds["observed_llm_mean"]).mean("sample")
+    ds.attrs.update(family=spec.family, n_draws=len(picks), seed=seed)
+    return ds
+
+
+def predictive_checks(run: Run, *, n_draws: int = 200, seed: int = 0,
+                      observed_scores: np.ndarray | None = None) -> xr.Dataset:
+    """Posterior predictive checks of a run.
+
+    Returns a Dataset with replicated ``llm_mean`` (sample, llm), ``participant_mean``
+    (sample, participant), ``score_density`` (histogram of replicated ratings on 1-point
+    bins) and their observed counterparts, plus ``llm_mean_ppp`` (posterior predictive
+    p-values). *observed_scores* (the individual ratings) adds the observed histogram.
+    """
+    return _predictive(run.posterior, run.design, run.spec, n_draws, seed, observed_scores)
+
+
+def prior_samples(design: Design, spec: ModelSpec, n_draws: int = 200, seed: int = 0) -> xr.Dataset:
+    """Parameters drawn from the spec's prior, with dims (chain=1, draw, ...)."""
+    model = build_model(design, spec)
+    with model:
+        prior = pm.sample_prior_predictive(draws=n_draws, random_seed=seed, var_names=[
+            v.name for v in model.free_RVs + model.deterministics])
+    ds = prior["prior"].to_dataset() if isinstance(prior, xr.DataTree) else prior.prior
+    return ds
+
+
+def prior_predictive(design: Design, spec: ModelSpec, *, n_draws: int = 200, seed: int = 0,
+                     observed_scores: np.ndarray | None = None) -> xr.Dataset:
+    """Prior predictive checks (same layout as :func:`predictive_checks`)."""
+    params = prior_samples(design, spec, n_draws, seed)
+    return _predictive(params, design, spec, n_draws, seed + 1, observed_scores)
+
+
+# --- PSIS-LOO ---------------------------------------------------------------------------
+
+def loo(run: Run):
+    """PSIS-LOO with participants as the left-out units (arviz ``ELPDData``)."""
+    if "log_likelihood" not in run.idata.children:
+        raise ValueError("this run stored no log-likelihood; refit with loglik=True")
+    return az.loo(run.idata, var_name="score")
+
+
+def compare(runs: Mapping[str, Run]) -> pd.DataFrame:
+    """Rank runs of different specs on the same data by leave-one-participant-out ELPD.
+
+    The runs must share their participants (the same data and subset); the table is
+    arviz's ``compare`` output (elpd, se, elpd_diff, dse, weight, ...).
+    """
+    sets = {name: tuple(r.design.coords["participant"]) for name, r in runs.items()}
+    if len(set(sets.values())) > 1:
+        raise ValueError("LOO comparison needs runs on the same participants; got different sets")
+    return az.compare({name: r.idata for name, r in runs.items()})

@@ -1,0 +1,355 @@
+"""Model specifications: configuration as data.
+
+A specification is a TOML file in the top-level ``models/`` folder (the CLI, the notebooks
+and the sweeps share them). :func:`load_spec` reads one by name or path and validates it
+into a :class:`ModelSpec`; :meth:`ModelSpec.replace` derives variants (sweeps, SBC).
+
+Example (``models/ratings.toml``)::
+
+    name = "ratings"
+    [data]
+    turns = "opening"        # "opening" or "all"
+    subset = "all"           # "all" or "balanced"
+    [likelihood]
+    family = "gaussian"      # "gaussian" or "censored" (at 1 and 100)
+    [effects]
+    country = "reside_country"
+    demographics = ["age", "gender", "ethnicity"]
+    llm_interactions = ["age", "gender", "ethnicity"]
+    [priors]
+    ...
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._io import sha256_json
+
+#: Demographic factors a spec may use, and the tidy ``participants`` column behind each.
+DEMOGRAPHIC_COLUMNS: dict[str, str] = {
+    "age": "age",
+    "gender": "gender",
+    "ethnicity": "ethnicity",
+    "education": "education",
+    "religion": "religion_simplified",
+    "english": "english",
+}
+#: Demographic factors the census frames carry (usable for post-stratification cells).
+CENSUS_FACTORS: tuple[str, ...] = ("age", "gender", "ethnicity")
+#: Country-level grouping variables a spec may use (tidy ``participants`` columns).
+COUNTRY_COLUMNS: tuple[str, ...] = ("reside_country", "special_region")
+
+FAMILIES: tuple[str, ...] = ("gaussian", "censored")
+PARAMETERISATIONS: tuple[str, ...] = ("centered", "noncentered", "marginalized")
+
+DEFAULT_PRIORS: dict[str, float] = {
+    # Weakly informative on the 1-100 rating scale (checked by a prior predictive plot).
+    "intercept_mu": 60.0,
+    "intercept_sigma": 20.0,
+    "sigma": 30.0,  # HalfNormal scale of the residual sd
+    "sigma_participant": 20.0,
+    "sigma_llm": 10.0,
+    "sigma_country": 8.0,
+    "sigma_ctype": 8.0,
+    "sigma_demographic": 8.0,
+    "sigma_interaction": 4.0,
+    "turn_effect": 10.0,
+}
+DEFAULT_PARAMETERISATION: dict[str, str] = {
+    # Centred where the data pin each level down (LLMs: ~1,400 opening ratings each;
+    # conversation types), non-centred where information is at the participant level and
+    # thin per level (participants, countries, demographic levels, LLM x level cells).
+    # Gaussian family: participant effects integrated out of the likelihood in closed form
+    # (exact; 1,500 fewer sampled dimensions) and redrawn from their conditional posterior
+    # afterwards. The censored family has no closed form and uses "noncentered" instead.
+    "participant": "marginalized",
+    "llm": "centered",
+    "country": "noncentered",
+    "conversation_type": "centered",
+    "demographic": "noncentered",
+    "interaction": "noncentered",
+}
+#: Pooling per effect family: "partial" (a hierarchical scale sigma_x is estimated) or
+#: "fixed" (zero-sum effect with the prior scale itself, no hyperparameter). Factors with
+#: a handful of levels (demographic main effects, 3 conversation types) cannot inform a
+#: scale, and a hierarchical one only adds a funnel; those with many levels are pooled.
+DEFAULT_POOLING: dict[str, str] = {
+    "llm": "partial",
+    "country": "partial",
+    "conversation_type": "fixed",
+    "demographic": "fixed",
+    "interaction": "partial",
+}
+POOLINGS: tuple[str, ...] = ("partial", "fixed")
+
+DEFAULT_SAMPLING: dict[str, Any] = {
+    "sampler": "nutpie",
+    "chains": 2,
+    "draws": 1000,
+    "tune": 1000,
+    "seed": 20240422,
+    "target_accept": 0.8,
+}
+
+
+class SpecError(ValueError):
+    """A model specification is malformed; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A validated rating-model specification.
+
+    Attributes
+    ----------
+    name : str
+        Spec name (the TOML file stem).
+    description : str
+        Free text.
+    turns : {"opening", "all"}
+        Which ratings enter the model. With ``"all"``, a ``turn_effect`` separates later
+        turns from the opening one; predictions are always for the opening turn.
+    subset : {"all", "balanced"}
+        All conversations, or the balanced subset only.
+    family : {"gaussian", "censored"}
+        Gaussian on the 1-100 scale (fast baseline) or Gaussian censored at 1 and 100.
+    country : str
+        Participant column of the country-level group effect.
+    demographics : tuple of str
+        Demographic main effects (keys of :data:`DEMOGRAPHIC_COLUMNS`).
+    llm_interactions : tuple of str
+        Demographic factors with LLM-specific (varying) effects.
+    conversation_type : bool
+        Whether a conversation-type effect is included.
+    pooling : dict
+        ``"partial"``/``"fixed"`` per effect family (see :data:`DEFAULT_POOLING`).
+    priors : dict
+        Prior scales (see :data:`DEFAULT_PRIORS`).
+    parameterisation : dict
+        ``"centered"``/``"noncentered"`` per effect family.
+    sampling : dict
+        Default sampler settings (overridable at fit time).
+    source : str
+        Where the spec was read from.
+    """
+
+    name: str
+    description: str = ""
+    turns: str = "opening"
+    subset: str = "all"
+    family: str = "gaussian"
+    country: str = "reside_country"
+    demographics: tuple[str, ...] = ("age", "gender", "ethnicity")
+    llm_interactions: tuple[str, ...] = ("age", "gender", "ethnicity")
+    conversation_type: bool = True
+    pooling: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_POOLING))
+    priors: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRIORS))
+    parameterisation: dict[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_PARAMETERISATION)
+    )
+    sampling: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_SAMPLING))
+    source: str = "<memory>"
+
+    def __post_init__(self) -> None:
+        where = self.source
+
+        def fail(msg: str) -> None:
+            raise SpecError(f"{where}: {msg}")
+
+        if self.turns not in ("opening", "all"):
+            fail(f"data.turns must be 'opening' or 'all', got {self.turns!r}")
+        if self.subset not in ("all", "balanced"):
+            fail(f"data.subset must be 'all' or 'balanced', got {self.subset!r}")
+        if self.family not in FAMILIES:
+            fail(f"likelihood.family must be one of {FAMILIES}, got {self.family!r}")
+        if self.country not in COUNTRY_COLUMNS:
+            fail(f"effects.country must be one of {COUNTRY_COLUMNS}, got {self.country!r}")
+        for key in self.demographics:
+            if key not in DEMOGRAPHIC_COLUMNS:
+                fail(f"effects.demographics: unknown factor {key!r} ({sorted(DEMOGRAPHIC_COLUMNS)})")
+        for key in self.llm_interactions:
+            if key not in self.demographics:
+                fail(f"effects.llm_interactions: {key!r} must also be in effects.demographics")
+        for key, value in self.pooling.items():
+            if key not in DEFAULT_POOLING:
+                fail(f"effects.pooling: unknown key {key!r} (known: {sorted(DEFAULT_POOLING)})")
+            if value not in POOLINGS:
+                fail(f"effects.pooling.{key} must be one of {POOLINGS}, got {value!r}")
+        for key in self.priors:
+            if key not in DEFAULT_PRIORS:
+                fail(f"priors: unknown key {key!r} (known: {sorted(DEFAULT_PRIORS)})")
+        for key, value in self.priors.items():
+            if key != "intercept_mu" and not value > 0:
+                fail(f"priors.{key} must be positive, got {value!r}")
+        for key, value in self.parameterisation.items():
+            if key not in DEFAULT_PARAMETERISATION:
+                fail(f"parameterisation: unknown key {key!r}")
+            if value not in PARAMETERISATIONS:
+                fail(f"parameterisation.{key} must be one of {PARAMETERISATIONS}, got {value!r}")
+            if value == "marginalized" and key != "participant":
+                fail(f"parameterisation.{key}: only participant effects can be 'marginalized'")
+        if self.sampling.get("sampler", "nutpie") not in ("nutpie", "pymc"):
+            fail(f"sampling.sampler must be 'nutpie' or 'pymc', got {self.sampling['sampler']!r}")
+
+    # -- derived views ----------------------------------------------------------------
+    def prior(self, key: str) -> float:
+        """Prior scale *key*, falling back to the package default."""
+        return float(self.priors.get(key, DEFAULT_PRIORS[key]))
+
+    def pool(self, key: str) -> str:
+        """Pooling of effect family *key*: ``"partial"`` or ``"fixed"``."""
+        return self.pooling.get(key, DEFAULT_POOLING[key])
+
+    def param(self, key: str) -> str:
+        """Parameterisation of effect family *key* (as the model will use it)."""
+        value = self.parameterisation.get(key, DEFAULT_PARAMETERISATION[key])
+        if value == "marginalized" and self.family != "gaussian":
+            return "noncentered"  # no closed-form marginal for the censored family
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON/TOML-ready nested dict (the file layout)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "data": {"turns": self.turns, "subset": self.subset},
+            "likelihood": {"family": self.family},
+            "effects": {
+                "country": self.country,
+                "demographics": list(self.demographics),
+                "llm_interactions": list(self.llm_interactions),
+                "conversation_type": self.conversation_type,
+                "pooling": {**DEFAULT_POOLING, **self.pooling},
+            },
+            "priors": {**DEFAULT_PRIORS, **self.priors},
+            "parameterisation": {**DEFAULT_PARAMETERISATION, **self.parameterisation},
+            "sampling": {**DEFAULT_SAMPLING, **self.sampling},
+        }
+
+    def model_hash(self) -> str:
+        """SHA-256 of everything that changes the model (not the sampler settings)."""
+        d = self.to_dict()
+        d.pop("sampling")
+        d.pop("description")
+        return sha256_json(d)
+
+    def replace(self, **changes: Any) -> ModelSpec:
+        """A copy with *changes* applied (dict-valued fields are merged, not replaced)."""
+        current = {
+            "name": self.name,
+            "description": self.description,
+            "turns": self.turns,
+            "subset": self.subset,
+            "family": self.family,
+            "country": self.country,
+            "demographics": self.demographics,
+            "llm_interactions": self.llm_interactions,
+            "conversation_type": self.conversation_type,
+            "pooling": dict(self.pooling),
+            "priors": dict(self.priors),
+            "parameterisation": dict(self.parameterisation),
+            "sampling": dict(self.sampling),
+            "source": self.source,
+        }
+        for key, value in changes.items():
+            if key not in current:
+                raise SpecError(f"{self.source}: cannot replace unknown field {key!r}")
+            if isinstance(current[key], dict) and isinstance(value, dict):
+                current[key] = {**current[key], **value}
+            elif key in ("demographics", "llm_interactions"):
+                current[key] = tuple(value)
+            else:
+                current[key] = value
+        return ModelSpec(**current)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "<memory>") -> ModelSpec:
+        """Build a spec from the nested file layout (see :meth:`to_dict`)."""
+        d = copy.deepcopy(d)
+        known = {"name", "description", "data", "likelihood", "effects", "priors",
+                 "parameterisation", "sampling"}
+        unknown = set(d) - known
+        if unknown:
+            raise SpecError(f"{source}: unknown top-level key(s) {sorted(unknown)}")
+        if "name" not in d:
+            raise SpecError(f"{source}: missing 'name'")
+
+        def section(name: str, keys: set[str]) -> dict[str, Any]:
+            sec = d.get(name, {})
+            if not isinstance(sec, dict):
+                raise SpecError(f"{source}: [{name}] must be a table")
+            bad = set(sec) - keys
+            if bad:
+                raise SpecError(f"{source}: unknown key(s) in [{name}]: {sorted(bad)}")
+            return sec
+
+        data = section("data", {"turns", "subset"})
+        lik = section("likelihood", {"family"})
+        eff = section("effects", {"country", "demographics", "llm_interactions",
+                                  "conversation_type", "pooling"})
+        return cls(
+            name=str(d["name"]),
+            description=str(d.get("description", "")),
+            turns=data.get("turns", "opening"),
+            subset=data.get("subset", "all"),
+            family=lik.get("family", "gaussian"),
+            country=eff.get("country", "reside_country"),
+            demographics=tuple(eff.get("demographics", ("age", "gender", "ethnicity"))),
+            llm_interactions=tuple(eff.get("llm_interactions", ("age", "gender", "ethnicity"))),
+            conversation_type=bool(eff.get("conversation_type", True)),
+            pooling=dict(eff.get("pooling", {})),
+            priors={k: float(v) for k, v in d.get("priors", {}).items()},
+            parameterisation=dict(d.get("parameterisation", {})),
+            sampling={**DEFAULT_SAMPLING, **d.get("sampling", {})},
+            source=source,
+        )
+
+
+def spec_dirs() -> list[Path]:
+    """Folders searched for specs by name: ``./models``, the checkout's ``models/``, and the
+    copy packaged inside wheels (``prism_stats/_specs``)."""
+    pkg = Path(__file__).resolve().parents[1]
+    return [Path.cwd() / "models", pkg.parent / "models", pkg / "_specs"]
+
+
+def available_specs() -> list[str]:
+    """Names of the specs found in :func:`spec_dirs`."""
+    names: set[str] = set()
+    for d in spec_dirs():
+        if d.is_dir():
+            names.update(p.stem for p in d.glob("*.toml"))
+    return sorted(names)
+
+
+def load_spec(name_or_path: str | Path | ModelSpec) -> ModelSpec:
+    """Read a model specification by name (``"ratings"``) or by path.
+
+    Raises
+    ------
+    SpecError
+        When the spec cannot be found or is malformed (the message says which file and key).
+    """
+    if isinstance(name_or_path, ModelSpec):
+        return name_or_path
+    path = Path(name_or_path)
+    if path.suffix != ".toml" or not path.exists():
+        for d in spec_dirs():
+            candidate = d / f"{name_or_path}.toml"
+            if candidate.exists():
+                path = candidate
+                break
+        else:
+            raise SpecError(
+                f"no model spec named {str(name_or_path)!r}; available: "
+                f"{', '.join(available_specs()) or 'none'} (searched {', '.join(map(str, spec_dirs()))})"
+            )
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+    return ModelSpec.from_dict(raw, source=str(path))
