@@ -25,7 +25,7 @@ import xarray as xr
 
 from .design import HIGH, LOW, Design
 from .fit import Run
-from .rating import build_model, n_samples, simulate_cells, simulate_ratings
+from .rating import RAW_SUFFIX, build_model, n_samples, simulate_cells, simulate_ratings
 from .spec import ModelSpec
 
 RHAT_MAX = 1.01
@@ -235,12 +235,25 @@ def predictive_checks(run: Run, *, n_draws: int = 200, seed: int = 0,
 
 
 def prior_samples(design: Design, spec: ModelSpec, n_draws: int = 200, seed: int = 0) -> xr.Dataset:
-    """Parameters drawn from the spec's prior, with dims (chain=1, draw, ...)."""
+    """Parameters drawn from the spec's prior, with dims (chain=1, draw, ...).
+
+    Raw non-centred variables are dropped. When participant effects are marginalized out
+    of the model, they are drawn here from their prior, iid Normal(0, sigma_participant),
+    so the result has every parameter the linear predictor needs.
+    """
     model = build_model(design, spec)
     with model:
         prior = pm.sample_prior_predictive(draws=n_draws, random_seed=seed, var_names=[
             v.name for v in model.free_RVs + model.deterministics])
     ds = prior["prior"].to_dataset() if isinstance(prior, xr.DataTree) else prior.prior
+    ds = ds.drop_vars([v for v in ds.data_vars if v.endswith(RAW_SUFFIX)])
+    if "participant_effect" not in ds:
+        rng = np.random.default_rng([seed, 2])
+        tau = ds["sigma_participant"]
+        z = rng.standard_normal((*tau.shape, len(design.coords["participant"])))
+        ds["participant_effect"] = (
+            (*tau.dims, "participant"), tau.values[..., None] * z)
+        ds = ds.assign_coords(participant=design.coords["participant"])
     return ds
 
 

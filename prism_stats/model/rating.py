@@ -216,10 +216,12 @@ def _gaussian_likelihood(cells, eta, sigma) -> None:
     n_data = pm.Data("cell_n", n, dims="obs_cell")
     ybar = pm.Data("cell_mean", cells["mean"].to_numpy(), dims="obs_cell")
     pm.Normal("score_mean", mu=eta, sigma=sigma / pt.sqrt(n_data), observed=ybar, dims="obs_cell")
-    # The within-cell part of the likelihood depends on the data only through two totals.
+    # The within-cell part of the likelihood depends on the data only through two totals;
+    # the constant makes the total equal the individual ratings' log-likelihood exactly.
     dof = pm.Data("within_dof", float(n.sum() - len(n)))
     ss = pm.Data("within_ss", float(cells["ss"].sum()))
-    pm.Potential("within_cell", -dof * pt.log(sigma) - ss / (2.0 * sigma**2))
+    const = -0.5 * float(n.sum() - len(n)) * np.log(2 * np.pi) - 0.5 * float(np.log(n).sum())
+    pm.Potential("within_cell", const - dof * pt.log(sigma) - ss / (2.0 * sigma**2))
 
 
 def _censored_likelihood(cells, eta, sigma) -> None:
@@ -233,7 +235,9 @@ def _censored_likelihood(cells, eta, sigma) -> None:
                   observed=ybar)
         dof = pm.Data("within_dof", float(n_int.sum() - len(has_int)))
         ss = pm.Data("within_ss", float(cells["ss_int"].sum()))
-        pm.Potential("within_cell", -dof * pt.log(sigma) - ss / (2.0 * sigma**2))
+        m = n_int[has_int].astype(float)
+        const = -0.5 * float(m.sum() - len(m)) * np.log(2 * np.pi) - 0.5 * float(np.log(m).sum())
+        pm.Potential("within_cell", const - dof * pt.log(sigma) - ss / (2.0 * sigma**2))
     latent = pm.Normal.dist(mu=eta, sigma=sigma)
     n_low = pm.Data("cell_n_low", cells["n_low"].to_numpy().astype(float), dims="obs_cell")
     n_high = pm.Data("cell_n_high", cells["n_high"].to_numpy().astype(float), dims="obs_cell")

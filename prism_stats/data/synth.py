@@ -1,0 +1,526 @@
+r"""Synthetic PRISM: a release-format dataset generated from a known hierarchical process.
+
+:func:`synthesize` writes ``survey.jsonl``, ``conversations.jsonl``,
+``utterances.jsonl`` (and, with ``metadata=True``, ``metadata.jsonl``) in the exact
+schema of the PRISM release (:mod:`prism_stats.data.schema`: same fields, field order,
+nesting and quirks), calibrated to the published margins at the default size of 1,500
+participants, and writes the truth beside the data in ``truth/``. It is the package's
+default dataset: tests use small sizes (100-150 participants), benchmarks and the demo
+the default size. :func:`generate` is the in-memory variant.
+
+The stages are separable, so simulation-based calibration and sweeps can reuse them:
+:func:`~prism_stats.data.synth_people.make_participants` (demographics and survey),
+:func:`~prism_stats.data.synth_design.make_design` (conversations, opening sets, turns,
+text features), :func:`~prism_stats.data.synth_truth.make_truth` (parameters),
+:func:`~prism_stats.data.synth_truth.scores` (the score process) and
+:func:`write_release`. Each stage draws from its own child of
+``numpy.random.SeedSequence(seed)``, so e.g. new scores for the same design only need
+a new score seed.
+
+Participants and design (calibration targets: codebook §4 and SPEC.md §1)
+------------------------------------------------------------------------------
+* Residence and birth countries by quota (published counts; ~88% born where they
+  live), Prolific study locale a function of residence (``us``, ``uk``, lower-case
+  country names, ``asia`` for Japan/Korea). UK/US study participants draw age x sex x
+  census ethnicity from the eligible-pool tables of SPEC §2.3; everybody else is raked to
+  what remains of the published age, gender and ethnicity margins (ethnicity given birth
+  country). Religion, employment, education, marital status, English, LLM familiarity
+  and use, stated preferences and free texts follow (see ``synth_people``). ~6.9% are
+  survey-only. ``lm_frequency_use`` and the use-case dicts are null exactly when neither
+  direct nor indirect use is "Yes".
+* 1-7 conversations per participant (mean 5.74, sd 1.0); types 38.9/30.7/30.4%, with
+  ~89% of participants having all three types; 2-22 turns (mean 3.39, sd 1.6).
+  Openers show 4/3/2 LLMs at the published frequencies 6,241/1,545/225 (of 8,011),
+  drawn without replacement with weights calibrated to the published spread of opening
+  appearances; later turns are two responses (``within_turn_id`` 0/1) of the opener's
+  chosen LLM. In ~1.4% of later interactions the A and B texts are identical.
+* Response texts are filler prose with the published length distribution (mean 565,
+  sd 388 characters) that carries the text features below; 0.2% are "EMPTY STRING".
+
+The score process (the truth)
+-----------------------------
+For participant p (residence country k, age band a, gender g, census ethnicity group e
+-- ``vocab.ETHNICITY_GROUPS``, "Prefer not to say" its own level), LLM m, conversation
+type t and turn group (0 = opening, 1 = later)::
+
+    latent = intercept + participant_effect[p] + llm_effect[m] + country_effect[k]
+             + ctype_effect[t] + turn_effect * 1[later] + age_effect[a]
+             + gender_effect[g] + ethnicity_effect[e]
+             + llm_age[m, a] + llm_gender[m, g] + llm_ethnicity[m, e]
+             + sum_f text_beta[f] * (x_f - E[x_f])  +  noise,   noise ~ N(0, sigma_noise)
+    observed = 50                                  with probability pi_default,
+               round(clip(latent, 1, 100))         otherwise.
+
+* ``intercept`` = 69.1, ``sigma_participant`` = 12, ``sigma_noise`` = 30.6,
+  ``pi_default`` = 0.03 (the slider's start value), ``turn_effect`` = 2. At the
+  default size these give a score mean of ~65.1 and sd ~29.3 (published 65.1, 29.3) with
+  piles at 1, 50 and 100.
+* ``participant_effect`` ~ N(0, sigma_participant), centred to sum to zero.
+  ``llm_effect``: fixed, in the published Rank Centrality order (command +9.3 ...
+  flan-t5-xxl -12.7), centred. ``country_effect``: one level per residence country
+  present among participants with conversations (ISO3, vocabulary order); GBR -1.5 and
+  USA +1.5 fixed, the others N(0, 3) centred among themselves. ``ctype_effect``
+  (unguided +2.5, values +0.5, controversy -3) and the demographic main effects (older
+  raters more lenient: age -3 ... +4; gender, ethnicity a few points) are fixed and
+  centred over their levels (all vocabulary levels, "Prefer not to say" included).
+* **Planted heterogeneity** (``synth_truth.PLANTED``, double-centred by construction):
+  ``llm_gender`` command (+4 male / -4 female) and claude-instant-1 (-4 / +4);
+  ``llm_ethnicity`` palm-2 (+3.5 for every non-white group, -7 white and PNTS) and
+  command, claude-instant-1 (+3.5 white and PNTS / -1.75 non-white); ``llm_age``
+  zephyr-7b-beta (+5.5 under 45 / -5.5 over 45) and command, claude-instant-1
+  (-2.75 / +2.75). In both the UK and the US census population the best LLM is then
+  command overall and for male, white and over-45 people, claude-instant-1 for non-male,
+  palm-2 for non-white and zephyr-7b-beta for under-45 people (gaps to the runner-up
+  of ~1-5 points on the observed scale; ``truth.json`` lists them). The other 17 LLMs
+  get random interactions N(0, 1.5), double-centred among themselves.
+  :func:`~synth_truth.make_truth` checks the pattern on the true population means and
+  redraws the random parts if it fails.
+* **Text features** (SPEC §3.9): length (characters), line breaks, enumeration, final
+  "?", de-anthropomorphising phrase, refusal phrase, self-identification, plus an
+  "EMPTY STRING" indicator (shift -62 so that empty responses score ~1). They are drawn
+  independently of the LLM, the participant and everything else and centred at their
+  exact expectations, so they add noise but leave the rating-model truth unchanged.
+  Their latent effects ``text_beta`` are the published coefficients of the full opener
+  OLS divided by the attenuation of the observed scale (``synth_tables.TEXT_ATTENUATION``:
+  0.615 for length, 0.745-0.79 for the flags), so that an OLS of the synthetic opening
+  scores on the features recovers the published coefficients (``text_beta_observed``).
+  Being independent, the features explain more of the score variance (R^2 ~ 0.13) than
+  in the release (0.056), where they are correlated. ``sigma`` in the truth is the total
+  residual sd sqrt(sigma_noise^2 + var(text)) ~ 35.7 that a model without text
+  features sees.
+* ``if_chosen``: at the opening turn the highest score of the interaction (ties at
+  random); at later turns the higher of A/B (ties at random), and both when A and B are
+  identical (the release's text-equality quirk).
+
+The truth written beside the data (``truth/``)
+-----------------------------------------------
+``params.nc``: every parameter with dims ``chain`` = ``draw`` = 1 and the model's named
+dims and labels (``participant`` = participants with conversations, ``llm`` short names,
+``country`` ISO3, ``conversation_type``, ``age``, ``gender``, ``ethnicity``), the scales
+``sigma_<family>`` and the text-feature terms. ``population_means.csv``: the true
+census-population mean opening-turn observed score of a *new* member per (country,
+group, LLM) -- for each census cell (default harmonisation) and LLM,
+``E[observed] = pi_default * 50 + (1 - pi_default) * E[clip(Z, 1, 100)]`` with
+``Z = eta + text + N(0, sqrt(sigma_participant^2 + sigma_noise^2))``, eta the latent mean
+with the GBR/USA country effect, the opening turn and the conversation type averaged with
+equal weights (``synth_truth.true_population_means``), then census-weighted over the
+group's cells. ``truth.json``: scalars, the planted pattern, group optima, seed, sizes,
+achieved moments and the REP cell tables.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from prism_stats import __version__, vocab
+from prism_stats._io import atomic_path, now_iso, write_json_atomic, write_text_atomic
+
+from .synth_design import Design, make_design
+from .synth_people import make_participants
+from .synth_release import (
+    ReleaseTexts,
+    RepSample,
+    _readable,
+    balanced_subset,
+    conversation_and_utterance_records,
+    metadata_records,
+    release_texts,
+    rep_samples,
+    survey_records,
+    write_jsonl,
+)
+from .synth_text import text_features
+from .synth_truth import (
+    PLANTED_DESCRIPTION,
+    check_planted,
+    expected_observed,
+    group_optima,
+    make_truth,
+    scores,
+    true_population_means,
+)
+from .synth_util import SynthError
+
+__all__ = [
+    "DEFAULT_PARTICIPANTS",
+    "DEFAULT_SEED",
+    "Design",
+    "SynthData",
+    "SynthError",
+    "SynthResult",
+    "expected_observed",
+    "generate",
+    "make_design",
+    "make_participants",
+    "make_truth",
+    "scores",
+    "synthesize",
+    "text_features",
+    "true_population_means",
+    "write_release",
+    "write_truth",
+]
+
+DEFAULT_PARTICIPANTS = 1500
+DEFAULT_SEED = 20240422
+#: Independent random streams, one per stage (children of SeedSequence(seed)).
+STAGES: tuple[str, ...] = (
+    "participants",
+    "design",
+    "truth",
+    "scores",
+    "texts",
+    "balanced",
+    "rep",
+    "metadata",
+)
+
+
+def stage_rngs(seed: int) -> dict[str, np.random.Generator]:
+    """One generator per stage of :data:`STAGES`, from ``SeedSequence(seed)``."""
+    children = np.random.SeedSequence(seed).spawn(len(STAGES))
+    return {
+        name: np.random.default_rng(child) for name, child in zip(STAGES, children, strict=True)
+    }
+
+
+@dataclass
+class SynthData:
+    """A generated release held in memory.
+
+    Attributes
+    ----------
+    participants
+        Survey fields and derived columns (``synth_people.make_participants``).
+    design
+        Conversations and the tidy response design (``synth_design.Design``).
+    ratings
+        Score-process output aligned with ``design.responses``: ``llm``, ``latent``,
+        ``text_effect``, ``score``, ``chosen``.
+    truth
+        The true parameters (``chain`` = ``draw`` = 1).
+    texts
+        Responses, prompts, feedback and attribute answers.
+    balanced_conversations, balanced_users
+        Balanced-subset flags per conversation and per participant.
+    rep
+        UK and US REP samples (flags and cell tables).
+    seed, n
+        The seed and the number of participants.
+    """
+
+    participants: pd.DataFrame
+    design: Design
+    ratings: pd.DataFrame
+    truth: xr.Dataset
+    texts: ReleaseTexts
+    balanced_conversations: np.ndarray
+    balanced_users: np.ndarray
+    rep: dict[str, RepSample]
+    seed: int
+    n: int
+
+    def records(self, *, metadata: bool = False) -> dict[str, list[dict]]:
+        """The release records by file name (``survey.jsonl`` ... ``metadata.jsonl``)."""
+        survey = survey_records(self.participants, self.balanced_users, self.rep)
+        conversations, utterances = conversation_and_utterance_records(
+            self.participants,
+            self.design.conversations,
+            self.design.responses,
+            self.ratings,
+            self.texts,
+            self.balanced_conversations,
+        )
+        out = {
+            "survey.jsonl": survey,
+            "conversations.jsonl": conversations,
+            "utterances.jsonl": utterances,
+        }
+        if metadata:
+            rng = stage_rngs(self.seed)["metadata"]  # same flags on every call
+            out["metadata.jsonl"] = metadata_records(survey, conversations, utterances, rng)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """Sizes of the release (the published ones at the default size in brackets in docs)."""
+        r = self.design.responses
+        c = self.design.conversations
+        later_a = r.index[(r["turn"] > 0) & (r["within_turn"] == 0)]
+        double = int(
+            (
+                self.ratings["chosen"].to_numpy()[later_a]
+                & self.ratings["chosen"].to_numpy()[later_a + 1]
+            ).sum()
+        )
+        opening = c["n_shown"].value_counts()
+        return {
+            "participants": self.n,
+            "survey_only": int(self.participants["survey_only"].sum()),
+            "with_conversations": int((self.participants["num_completed_conversations"] > 0).sum()),
+            "conversations": len(c),
+            "interactions": int(r["interaction"].nunique()),
+            "utterances": len(r),
+            "openers_4": int(opening.get(4, 0)),
+            "openers_3": int(opening.get(3, 0)),
+            "openers_2": int(opening.get(2, 0)),
+            "chosen": int(self.ratings["chosen"].sum()),
+            "double_chosen": double,
+            "empty_string": int(r["empty_string"].sum()),
+            "balanced_users": int(self.balanced_users.sum()),
+            "balanced_conversations": int(self.balanced_conversations.sum()),
+            "balanced_utterances": int(
+                self.balanced_conversations[r["conversation"].to_numpy()].sum()
+            ),
+            "uk_rep": self.rep["uk"].size,
+            "us_rep": self.rep["us"].size,
+        }
+
+    def score_moments(self) -> dict[str, float]:
+        """Mean, sd and the piles at 1, 50 and 100 of the observed scores."""
+        s = self.ratings["score"].to_numpy()
+        return {
+            "mean": float(s.mean()),
+            "sd": float(s.std(ddof=1)),
+            "share_1": float((s == 1).mean()),
+            "share_50": float((s == 50).mean()),
+            "share_100": float((s == 100).mean()),
+            "opening_mean": float(s[self.design.responses["turn"].to_numpy() == 0].mean()),
+        }
+
+
+def generate(
+    participants: int = DEFAULT_PARTICIPANTS,
+    seed: int = DEFAULT_SEED,
+    *,
+    truth: xr.Dataset | None = None,
+    text_effects: bool = True,
+) -> SynthData:
+    """Generate a synthetic release in memory (nothing is written).
+
+    Parameters
+    ----------
+    participants
+        Number of participants (default 1,500, the published size).
+    seed
+        Master seed; every stage uses its own child stream.
+    truth
+        Parameters to use instead of drawing them (names and dims of
+        ``ARCHITECTURE.md``; ``participant`` must cover the participants with
+        conversations, ``country`` their residence countries). The planted-pattern check
+        is then skipped.
+    text_effects
+        Whether the response text features enter the scores (when drawing the truth).
+
+    Returns
+    -------
+    SynthData
+    """
+    if int(participants) != participants or participants < 10:
+        raise SynthError(f"participants must be an integer >= 10, got {participants!r}")
+    rngs = stage_rngs(seed)
+    people = make_participants(int(participants), rngs["participants"])
+    design = make_design(people, rngs["design"])
+    if truth is None:
+        truth = make_truth(people, rngs["truth"], text_features=text_effects)
+    else:
+        truth = truth.copy()  # attrs are updated below; leave the caller's object alone
+    ratings = scores(design, people, truth, rngs["scores"])
+    texts = release_texts(
+        design.conversations, design.responses, ratings["llm"].to_numpy(), rngs["texts"]
+    )
+    balanced_conv = balanced_subset(design.conversations, rngs["balanced"])
+    balanced_users = np.zeros(len(people), dtype=bool)
+    balanced_users[design.conversations["participant"].to_numpy()[balanced_conv]] = True
+    rep = rep_samples(people, balanced_users, rngs["rep"])
+    truth.attrs.update(
+        seed=int(seed),
+        n=int(participants),
+        n_participants=int(participants),
+        version=__version__,
+        generator="prism_stats.data.synth",
+    )
+    return SynthData(
+        people,
+        design,
+        ratings,
+        truth,
+        texts,
+        balanced_conv,
+        balanced_users,
+        rep,
+        int(seed),
+        int(participants),
+    )
+
+
+def write_release(
+    folder: str | Path, data: SynthData, *, metadata: bool = False
+) -> dict[str, Path]:
+    """Write the release files of *data* into *folder*; returns their paths by file name."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return {
+        name: write_jsonl(folder / name, recs)
+        for name, recs in data.records(metadata=metadata).items()
+    }
+
+
+def write_truth(
+    folder: str | Path, data: SynthData, *, extra: dict | None = None
+) -> dict[str, Path]:
+    """Write ``params.nc``, ``population_means.csv`` and ``truth.json`` into *folder*."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    truth = data.truth
+    pop = true_population_means(truth)
+    optima = group_optima(pop)
+    params_path = folder / "params.nc"
+    ds = truth.copy()
+    ds.attrs = {
+        k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in truth.attrs.items()
+    }
+    ds.attrs["planted"] = PLANTED_DESCRIPTION
+    with atomic_path(params_path) as tmp:
+        ds.to_netcdf(tmp, engine="h5netcdf")
+        _readable(tmp)
+    pop_path = write_text_atomic(folder / "population_means.csv", pop.to_csv(index=False))
+
+    def scalar(name: str) -> float | None:
+        return float(truth[name].values.squeeze()) if name in truth else None
+
+    info = {
+        "generator": "prism_stats.data.synth",
+        "version": __version__,
+        "created": now_iso(),
+        "seed": data.seed,
+        "participants": data.n,
+        "scalars": {
+            name: scalar(name)
+            for name in (
+                "intercept",
+                "sigma",
+                "sigma_noise",
+                "sigma_participant",
+                "pi_default",
+                "turn_effect",
+            )
+        },
+        "scales": {
+            name: scalar(name)
+            for name in truth.data_vars
+            if name.startswith("sigma_") and name not in ("sigma_noise", "sigma_participant")
+        },
+        "text_features": (
+            {
+                f: {"beta": float(b), "mean": float(m)}
+                for f, b, m in zip(
+                    truth["text_feature"].values,
+                    truth["text_beta"].values,
+                    truth["text_mean"].values,
+                    strict=True,
+                )
+            }
+            if "text_beta" in truth
+            else None
+        ),
+        "planted": {
+            "description": PLANTED_DESCRIPTION,
+            "check": check_planted(pop),
+            "group_optima": optima.to_dict(orient="records"),
+        },
+        "counts": data.counts(),
+        "score_moments": data.score_moments(),
+        "rep_cells": {c: data.rep[c].cells.to_dict(orient="records") for c in vocab.COUNTRIES_MRP},
+        **(extra or {}),
+    }
+    json_path = write_json_atomic(folder / "truth.json", info)
+    return {"params.nc": params_path, "population_means.csv": pop_path, "truth.json": json_path}
+
+
+@dataclass
+class SynthResult:
+    """What :func:`synthesize` wrote and measured.
+
+    Attributes
+    ----------
+    folder
+        The output folder.
+    paths
+        Release files by name, plus the truth files as ``truth/<name>``.
+    truth
+        The true parameters.
+    population_means
+        True census-population means (``truth/population_means.csv``).
+    counts, moments, seconds
+        Release sizes, score moments and stage timings.
+    data
+        The in-memory release.
+    """
+
+    folder: Path
+    paths: dict[str, Path]
+    truth: xr.Dataset
+    population_means: pd.DataFrame
+    counts: dict[str, int]
+    moments: dict[str, float]
+    seconds: dict[str, float]
+    data: SynthData
+
+
+def synthesize(
+    out_dir: str | Path,
+    participants: int = DEFAULT_PARTICIPANTS,
+    seed: int = DEFAULT_SEED,
+    *,
+    truth: xr.Dataset | None = None,
+    metadata: bool = False,
+    text_effects: bool = True,
+) -> SynthResult:
+    """Generate a synthetic PRISM release and write it, with its truth, to *out_dir*.
+
+    Parameters
+    ----------
+    out_dir
+        Folder for ``survey.jsonl``, ``conversations.jsonl``, ``utterances.jsonl``
+        (``metadata.jsonl`` with *metadata*) and ``truth/``.
+    participants
+        Number of participants (1,500 = the published size).
+    seed
+        Master seed (the same seed gives byte-identical data files).
+    truth
+        Optional parameters to use instead of drawing them (see :func:`generate`).
+    metadata
+        Also write ``metadata.jsonl``.
+    text_effects
+        Whether the response text features enter the scores (when drawing the truth).
+
+    Returns
+    -------
+    SynthResult
+    """
+    t0 = time.perf_counter()
+    data = generate(participants, seed, truth=truth, text_effects=text_effects)
+    t1 = time.perf_counter()
+    out_dir = Path(out_dir)
+    paths = write_release(out_dir, data, metadata=metadata)
+    t2 = time.perf_counter()
+    truth_paths = write_truth(out_dir / "truth", data)
+    t3 = time.perf_counter()
+    paths.update({f"truth/{k}": v for k, v in truth_paths.items()})
+    pop = pd.read_csv(truth_paths["population_means.csv"])
+    seconds = {
+        "generate": t1 - t0,
+        "write_release": t2 - t1,
+        "write_truth": t3 - t2,
+        "total": t3 - t0,
+    }
+    return SynthResult(
+        out_dir, paths, data.truth, pop, data.counts(), data.score_moments(), seconds, data
+    )

@@ -1,0 +1,625 @@
+"""Shared result schema of the welfare analyses (design-based juries and model-based).
+
+Both welfare analyses answer the same question -- *if a jury drawn from a rater pool
+picks one LLM, how well is a target population served?* -- and store the answer in
+one ``xarray.Dataset`` layout, so that the summaries, the first-order stochastic
+dominance (FOSD) check, the exclusion gaps, the figures and the report work on either.
+
+Schema
+------
+Dimensions
+
+``country``
+    ``"uk"`` / ``"us"``.
+``rule``
+    choice rule of the jury: ``"mean"`` (highest mean rating), ``"chosen"`` (highest
+    mean chosen share), ``"veto"`` (lowest mean veto rate, i.e. highest ``1 - veto``).
+``scheme``
+    jury scheme, named ``"rep_<size>"`` for the representative pool and
+    ``"<pool>_<size>"`` otherwise (``"male_100"``, ``"white_100"``, ``"over45_100"``);
+    non-dimension coordinates ``pool`` (one of :data:`POOLS`) and ``size`` (int).
+``target``
+    the welfare population: one of :data:`TARGETS`.
+``llm``
+    LLM short names (``prism_stats.vocab.LLM_SHORT_NAMES`` order).
+sample dimensions
+    ``replicate`` (jury replicates) and, for the model-based analysis, ``chain`` and
+    ``draw`` (posterior draws).  Every summary reduces over all of
+    :data:`SAMPLE_DIMS` that are present.
+
+Variables
+
+``chosen_llm`` (int16)
+    the LLM the jury picked, as a position in the ``llm`` coordinate (``-1``: none).
+    Dimensions ``(country, rule, scheme, replicate)`` plus ``target`` when the juries
+    were drawn separately for each target (the original study's loop) and plus
+    ``chain``/``draw`` where present. :func:`chosen_llm_labels` decodes it.
+``llm_welfare``
+    the welfare each LLM would give each target, ``(country, rule, target, llm)``
+    (plus ``chain``/``draw`` for the model-based analysis).
+``optimal_welfare``
+    the best achievable welfare, the maximum of ``llm_welfare`` over ``llm``.
+``welfare``
+    ``llm_welfare`` at the pick: ``(country, rule, target, scheme, replicate, ...)``.
+``regret``
+    ``optimal_welfare - welfare`` (>= 0; exactly 0 when the pick is optimal, because
+    both come from the same ``llm_welfare`` table -- build datasets with
+    :func:`welfare_dataset` to keep that guarantee).
+
+Attributes: ``method`` (``"design"`` | ``"model"``), ``seed``, ``n_replicates``,
+``imputed`` (0/1), ``data_hash`` (when known), ``welfare_units`` and ``created``;
+netCDF cannot hold booleans or ``None``, so flags are stored as 0/1 and absent values
+are left out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .._io import atomic_path, now_iso
+
+#: Rater pools ("seats of power") a jury can be drawn from.
+POOLS: tuple[str, ...] = ("representative", "male", "white", "over45")
+#: Welfare populations (targets) whose welfare is measured.
+TARGETS: tuple[str, ...] = ("all", "nonmale", "nonwhite", "under45")
+#: Jury choice rules.
+RULES: tuple[str, ...] = ("mean", "chosen", "veto")
+#: Sizes of the representative juries of the original study.
+JURY_SIZES: tuple[int, ...] = (10, 20, 50, 100)
+#: Size of the juries drawn from the skewed pools in the original study.
+SKEWED_SIZE: int = 100
+#: The sample dimensions every summary reduces over (those present).
+SAMPLE_DIMS: tuple[str, ...] = ("chain", "draw", "replicate")
+#: The scheme everything is compared with (FOSD) in the original study.
+REFERENCE_SCHEME: str = "rep_100"
+#: Units of the welfare of each rule (the rule's own per-user table, oriented so that
+#: higher is better).
+WELFARE_UNITS: dict[str, str] = {
+    "mean": "mean opening-turn rating (1-100)",
+    "chosen": "share of opening turns in which the LLM was chosen (0-1)",
+    "veto": "share of opening-turn ratings above the veto threshold, 1 - veto rate (0-1)",
+}
+
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "country",
+    "rule",
+    "pool",
+    "size",
+    "target",
+    "welfare_mean",
+    "welfare_q05",
+    "welfare_q95",
+    "regret_mean",
+    "p_optimal",
+)
+GAP_COLUMNS: tuple[str, ...] = (
+    "country",
+    "rule",
+    "target",
+    "pool",
+    "size",
+    "gap_mean",
+    "gap_q05",
+    "gap_q95",
+    "p_worse",
+    "n_pairs",
+)
+FOSD_COLUMNS: tuple[str, ...] = (
+    "country",
+    "rule",
+    "target",
+    "scheme",
+    "pool",
+    "size",
+    "reference",
+    "dominated_by_reference",
+    "dominates_reference",
+    "max_cdf_excess",
+    "n",
+    "n_reference",
+)
+
+_POOL_PREFIX = {"representative": "rep", "male": "male", "white": "white", "over45": "over45"}
+_PREFIX_POOL = {v: k for k, v in _POOL_PREFIX.items()}
+
+
+class WelfareResultError(ValueError):
+    """A welfare dataset does not follow the shared schema."""
+
+
+# --- schemes ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, order=True)
+class Scheme:
+    """A jury scheme: juries of ``size`` raters drawn with replacement from ``pool``."""
+
+    pool: str
+    size: int
+
+    def __post_init__(self) -> None:
+        if self.pool not in POOLS:
+            raise WelfareResultError(f"unknown pool {self.pool!r}; expected one of {POOLS}")
+        if int(self.size) < 1:
+            raise WelfareResultError(f"jury size must be >= 1, got {self.size!r}")
+
+    @property
+    def name(self) -> str:
+        """``"rep_10"``, ``"male_100"``, ..."""
+        return f"{_POOL_PREFIX[self.pool]}_{int(self.size)}"
+
+    @classmethod
+    def parse(cls, name: str) -> Scheme:
+        """Inverse of :attr:`name`."""
+        m = re.fullmatch(r"(rep|male|white|over45)_(\d+)", str(name))
+        if m is None:
+            raise WelfareResultError(
+                f"bad scheme name {name!r}; expected '<rep|male|white|over45>_<size>'"
+            )
+        return cls(_PREFIX_POOL[m.group(1)], int(m.group(2)))
+
+
+def build_schemes(
+    sizes: Iterable[int] = JURY_SIZES,
+    pools: Iterable[str] = POOLS,
+    skewed_sizes: Iterable[int] = (SKEWED_SIZE,),
+) -> list[Scheme]:
+    """The jury schemes of a run, in the original study's order.
+
+    Representative juries get every size in *sizes*; each skewed pool in *pools* gets
+    every size in *skewed_sizes*.  Whenever a skewed pool is requested, the
+    representative pool at the same size is added (even if ``"representative"`` is
+    not in *pools*), because the exclusion gaps and the FOSD check compare against it.
+    The defaults give the original seven schemes ``rep_10, rep_20, rep_50, rep_100,
+    male_100, white_100, over45_100``.
+    """
+    pools = list(dict.fromkeys(pools))
+    for p in pools:
+        if p not in POOLS:
+            raise WelfareResultError(f"unknown pool {p!r}; expected one of {POOLS}")
+    sizes = [int(s) for s in dict.fromkeys(sizes)]
+    skewed_sizes = [int(s) for s in dict.fromkeys(skewed_sizes)]
+    skewed = [p for p in POOLS if p in pools and p != "representative"]
+    rep_sizes = list(sizes) if "representative" in pools else []
+    if skewed:
+        rep_sizes += [s for s in skewed_sizes if s not in rep_sizes]
+    if not rep_sizes and not skewed:
+        raise WelfareResultError("no jury scheme requested (empty pools or sizes)")
+    out = [Scheme("representative", s) for s in sorted(rep_sizes)]
+    out += [Scheme(p, s) for p in skewed for s in skewed_sizes]
+    return out
+
+
+def scheme_coords(schemes: Sequence[Scheme]) -> dict[str, Any]:
+    """Coordinates of the ``scheme`` dimension (names plus ``pool`` and ``size``)."""
+    return {
+        "scheme": ("scheme", [s.name for s in schemes]),
+        "pool": ("scheme", [s.pool for s in schemes]),
+        "size": ("scheme", np.array([s.size for s in schemes], dtype=np.int64)),
+    }
+
+
+# --- assembling a dataset -----------------------------------------------------------------
+
+
+def _pick(llm_welfare: np.ndarray, code: np.ndarray) -> np.ndarray:
+    safe = np.where(code < 0, 0, code).astype(np.intp)
+    out = np.take_along_axis(llm_welfare, safe[..., None], axis=-1)[..., 0]
+    return np.where(code < 0, np.nan, out)
+
+
+def welfare_dataset(
+    chosen_llm: xr.DataArray,
+    llm_welfare: xr.DataArray,
+    *,
+    method: str,
+    attrs: Mapping[str, Any] | None = None,
+) -> xr.Dataset:
+    """Assemble a welfare dataset from the picks and the per-LLM welfare table.
+
+    Parameters
+    ----------
+    chosen_llm
+        Integer positions in ``llm_welfare``'s ``llm`` coordinate (``-1`` = no pick),
+        with dims ``(country, rule, scheme)``, at least one sample dimension
+        (``replicate``, ``chain``, ``draw``), optionally ``target``, and the ``scheme``
+        coordinates of :func:`scheme_coords` (``pool``, ``size``).
+    llm_welfare
+        Welfare of each LLM for each target, dims ``(country, rule, target, llm)``
+        (plus ``chain``/``draw`` for the model-based analysis).
+    method
+        ``"design"`` or ``"model"``.
+    attrs
+        Extra dataset attributes (seed, n_replicates, imputed, data_hash, ...).
+        ``None`` values are dropped and booleans stored as 0/1 (netCDF-safe).
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables ``chosen_llm``, ``llm_welfare``, ``optimal_welfare``, ``welfare`` and
+        ``regret``.  Welfare and regret are looked up in the one ``llm_welfare`` table,
+        so ``regret`` is exactly 0 for an optimal pick.
+    """
+    if method not in ("design", "model"):
+        raise WelfareResultError(f"method must be 'design' or 'model', got {method!r}")
+    for dim in ("country", "rule", "scheme"):
+        if dim not in chosen_llm.dims:
+            raise WelfareResultError(f"chosen_llm lacks dimension {dim!r}: {chosen_llm.dims}")
+    if not sample_dims(chosen_llm):
+        raise WelfareResultError(
+            f"chosen_llm has no sample dimension among {SAMPLE_DIMS}: {chosen_llm.dims}"
+        )
+    for dim in ("country", "rule", "target", "llm"):
+        if dim not in llm_welfare.dims:
+            raise WelfareResultError(f"llm_welfare lacks dimension {dim!r}: {llm_welfare.dims}")
+    n_llm = llm_welfare.sizes["llm"]
+    codes = np.asarray(chosen_llm.values)
+    if not np.issubdtype(codes.dtype, np.integer):
+        raise WelfareResultError(f"chosen_llm must hold integer codes, got {codes.dtype}")
+    if codes.size and (codes.max() >= n_llm or codes.min() < -1):
+        raise WelfareResultError(f"chosen_llm codes outside [-1, {n_llm - 1}]")
+    if "pool" not in chosen_llm.coords or "size" not in chosen_llm.coords:
+        # Derive the scheme's pool and size from its name ("male_100", ...).
+        parsed = [Scheme.parse(str(name)) for name in chosen_llm["scheme"].values]
+        chosen_llm = chosen_llm.assign_coords(scheme_coords(parsed))
+    chosen = chosen_llm.astype(np.int16)
+    chosen.attrs = {
+        "long_name": "LLM picked by the jury",
+        "encoding": "position in the 'llm' coordinate; -1 = no pick",
+    }
+    lw = llm_welfare.astype(np.float64)
+    welfare = xr.apply_ufunc(
+        _pick, lw, chosen, input_core_dims=[["llm"], []], output_dtypes=[np.float64]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices (nobody saw any LLM)
+        optimal = lw.max("llm", skipna=True)
+    regret = optimal - welfare
+    lead = [d for d in ("country", "rule", "target", "scheme") if d in welfare.dims]
+    welfare = welfare.transpose(*lead, *sample_dims(welfare), ...)
+    regret = regret.transpose(*welfare.dims)
+    ds = xr.Dataset(
+        {
+            "chosen_llm": chosen,
+            "llm_welfare": lw,
+            "optimal_welfare": optimal,
+            "welfare": welfare,
+            "regret": regret,
+        }
+    )
+    ds["welfare"].attrs["long_name"] = "welfare of the target population under the jury's pick"
+    ds["regret"].attrs["long_name"] = "best achievable welfare minus welfare of the pick"
+    ds["llm_welfare"].attrs["long_name"] = "welfare of the target population under each LLM"
+    ds["optimal_welfare"].attrs["long_name"] = "best achievable welfare (max over LLMs)"
+    meta: dict[str, Any] = {
+        "method": method,
+        "welfare_units": json.dumps(WELFARE_UNITS),
+        "created": now_iso(),
+    }
+    meta.update(dict(attrs or {}))
+    ds.attrs = _netcdf_attrs(meta)
+    return ds
+
+
+def _netcdf_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in attrs.items():
+        if value is None:
+            continue
+        if isinstance(value, (bool, np.bool_)):
+            out[key] = int(value)
+        elif isinstance(value, (int, np.integer)) and not -(2**63) <= int(value) < 2**63:
+            out[key] = str(int(value))
+        elif isinstance(value, (list, tuple)):
+            out[key] = json.dumps(list(value), default=str)
+        elif isinstance(value, dict):
+            out[key] = json.dumps(value, default=str)
+        else:
+            out[key] = value
+    return out
+
+
+def chosen_llm_labels(ds: xr.Dataset) -> xr.DataArray:
+    """``chosen_llm`` decoded to LLM short names (``""`` where there was no pick)."""
+    labels = np.append(np.asarray(ds["llm"].values, dtype=object), "")
+    codes = np.asarray(ds["chosen_llm"].values)
+    return ds["chosen_llm"].copy(data=labels[np.where(codes < 0, -1, codes)].astype(str))
+
+
+# --- summaries ----------------------------------------------------------------------------
+
+
+def sample_dims(obj: xr.Dataset | xr.DataArray) -> list[str]:
+    """The sample dimensions (:data:`SAMPLE_DIMS`) present in *obj*."""
+    return [d for d in SAMPLE_DIMS if d in obj.dims]
+
+
+def _check(ds: xr.Dataset, *names: str) -> None:
+    missing = [n for n in names if n not in ds.variables]
+    if missing:
+        raise WelfareResultError(
+            f"welfare dataset lacks {missing}; see prism_stats.welfare.results"
+        )
+    if not sample_dims(ds):
+        raise WelfareResultError(f"welfare dataset has no sample dimension among {SAMPLE_DIMS}")
+
+
+def _warn_undefined(welfare: xr.DataArray) -> None:
+    n_nan = int(welfare.isnull().sum())
+    if n_nan:
+        warnings.warn(
+            f"{n_nan} of {welfare.size} welfare values are undefined (no member of the "
+            "target population rated the picked LLM); they are left out of the means and "
+            "quantiles and count as non-optimal picks",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def summarise_welfare(
+    ds: xr.Dataset, *, quantiles: tuple[float, float] = (0.05, 0.95)
+) -> pd.DataFrame:
+    """Tidy summary: one row per country x rule x scheme x target.
+
+    Reduces over every sample dimension present (``replicate``, ``chain``, ``draw``).
+    ``welfare_q05``/``welfare_q95`` are the *quantiles* (default 5% and 95%) of the
+    welfare over the samples (numpy's default linear interpolation); ``p_optimal`` is
+    the share of samples whose pick attains the best achievable welfare (regret 0).
+    Undefined welfare values (no target member saw the pick) are skipped in means and
+    quantiles, count as non-optimal, and trigger a warning.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns exactly :data:`SUMMARY_COLUMNS`.
+    """
+    _check(ds, "welfare", "regret")
+    dims = sample_dims(ds)
+    w, r = ds["welfare"], ds["regret"]
+    _warn_undefined(w)
+    q = w.quantile(list(quantiles), dim=dims, skipna=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        stats = xr.Dataset(
+            {
+                "welfare_mean": w.mean(dims, skipna=True),
+                "welfare_q05": q.isel(quantile=0, drop=True),
+                "welfare_q95": q.isel(quantile=1, drop=True),
+                "regret_mean": r.mean(dims, skipna=True),
+                "p_optimal": (r <= 0).where(r.notnull(), False).mean(dims),
+            }
+        )
+    return _tidy(stats, ("country", "rule", "scheme", "target"), SUMMARY_COLUMNS)
+
+
+def _tidy(stats: xr.Dataset, order: tuple[str, ...], columns: tuple[str, ...]) -> pd.DataFrame:
+    # Non-dimension coordinates (``pool``, ``size`` of the scheme) become columns too.
+    df = stats.transpose(*order).to_dataframe().reset_index()
+    df = df[list(columns)]
+    df["size"] = df["size"].astype(np.int64)
+    return df.reset_index(drop=True)
+
+
+def exclusion_gaps(
+    ds: xr.Dataset, *, quantiles: tuple[float, float] = (0.05, 0.95)
+) -> pd.DataFrame:
+    """Welfare under each skewed pool minus welfare under the representative pool.
+
+    For every target and every skewed scheme (``male_100``, ...) the gap is computed
+    against the representative scheme of the same size, *paired by sample*: replicate
+    ``i`` (and draw ``d``) of one scheme minus replicate ``i`` (draw ``d``) of the
+    other.  In the design-based analysis the juries of different pools are drawn
+    independently, so pairing by replicate is an independent coupling and the
+    interval describes the difference between two independently drawn juries; in the
+    model-based analysis the pairing by posterior draw carries the shared uncertainty.
+    The mean gap does not depend on the pairing.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`GAP_COLUMNS`: ``gap_mean``, the ``gap_q05``/``gap_q95``
+        quantiles, ``p_worse`` (share of pairs in which the skewed pool serves the
+        target worse) and ``n_pairs`` (pairs with both welfare values defined).
+
+    Raises
+    ------
+    WelfareResultError
+        When a skewed scheme has no representative scheme of the same size.
+    """
+    _check(ds, "welfare")
+    dims = sample_dims(ds)
+    pools = dict(zip(ds["scheme"].values, ds["pool"].values, strict=True))
+    sizes = dict(zip(ds["scheme"].values, ds["size"].values, strict=True))
+    frames = []
+    for scheme, pool in pools.items():
+        if pool == "representative":
+            continue
+        ref = Scheme("representative", int(sizes[scheme])).name
+        if ref not in pools:
+            raise WelfareResultError(
+                f"scheme {scheme!r} has no representative scheme {ref!r} to compare with"
+            )
+        gap = ds["welfare"].sel(scheme=scheme, drop=True) - ds["welfare"].sel(scheme=ref, drop=True)
+        q = gap.quantile(list(quantiles), dim=dims, skipna=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            stats = xr.Dataset(
+                {
+                    "gap_mean": gap.mean(dims, skipna=True),
+                    "gap_q05": q.isel(quantile=0, drop=True),
+                    "gap_q95": q.isel(quantile=1, drop=True),
+                    "p_worse": (gap < 0).sum(dims) / gap.notnull().sum(dims),
+                    "n_pairs": gap.notnull().sum(dims),
+                }
+            )
+        df = stats.transpose("country", "rule", "target").to_dataframe().reset_index()
+        df["pool"] = pool
+        df["size"] = int(sizes[scheme])
+        frames.append(df)
+    if not frames:
+        return pd.DataFrame({c: [] for c in GAP_COLUMNS})
+    out = pd.concat(frames, ignore_index=True)
+    out = _sort(out, ds, ("country", "rule", "target"))
+    out["n_pairs"] = out["n_pairs"].astype(np.int64)
+    return out[list(GAP_COLUMNS)].reset_index(drop=True)
+
+
+def _sort(df: pd.DataFrame, ds: xr.Dataset, keys: tuple[str, ...]) -> pd.DataFrame:
+    order = {k: {v: i for i, v in enumerate(ds[k].values)} for k in keys}
+    pool_order = {p: i for i, p in enumerate(POOLS)}
+    sort_cols = [df[k].map(order[k]) for k in keys] + [df["pool"].map(pool_order), df["size"]]
+    idx = np.lexsort([np.asarray(c) for c in reversed(sort_cols)])
+    return df.iloc[idx]
+
+
+# --- first-order stochastic dominance -----------------------------------------------------
+
+
+def fosd_dominates(upper: Iterable[float], lower: Iterable[float]) -> bool:
+    """Whether the sample *upper* first-order stochastically dominates *lower*.
+
+    True when the empirical CDF of *upper* lies nowhere above that of *lower*,
+    ``F_upper(t) <= F_lower(t)`` for all ``t``.  For samples of equal size this is
+    exactly the original study's check ``sorted(upper) >= sorted(lower)`` element-wise.
+    NaNs are dropped; two empty samples dominate each other trivially.
+    """
+    return _max_cdf_excess(np.asarray(list(upper), float), np.asarray(list(lower), float)) <= 0
+
+
+def _max_cdf_excess(upper: np.ndarray, lower: np.ndarray) -> float:
+    """max_t F_upper(t) - F_lower(t) over the pooled sample points (<= 0: dominance)."""
+    upper = np.sort(upper[~np.isnan(upper)])
+    lower = np.sort(lower[~np.isnan(lower)])
+    if upper.size == 0 or lower.size == 0:
+        return 0.0 if upper.size == lower.size else np.nan
+    # Equal sizes: F_upper(t) - F_lower(t) can only be positive if some sorted value of
+    # upper falls below the matching one of lower; otherwise the excess is measured.
+    if upper.size == lower.size and np.all(upper >= lower):
+        return 0.0
+    grid = np.union1d(upper, lower)
+    f_up = np.searchsorted(upper, grid, side="right") / upper.size
+    f_lo = np.searchsorted(lower, grid, side="right") / lower.size
+    return float(np.max(f_up - f_lo))
+
+
+def default_reference(ds: xr.Dataset) -> str:
+    """``"rep_100"`` when present, else the largest representative scheme."""
+    names = [str(s) for s in ds["scheme"].values]
+    if REFERENCE_SCHEME in names:
+        return REFERENCE_SCHEME
+    reps = [Scheme.parse(s) for s in names if Scheme.parse(s).pool == "representative"]
+    if not reps:
+        raise WelfareResultError(f"no representative scheme to compare with among {names}")
+    return max(reps, key=lambda s: s.size).name
+
+
+def fosd_table(ds: xr.Dataset, *, reference: str | None = None) -> pd.DataFrame:
+    """FOSD of every scheme against *reference* per country x rule x target.
+
+    *reference* defaults to :func:`default_reference` (``"rep_100"``, the original's).
+
+    ``dominated_by_reference`` is the original study's check: *reference*'s welfare
+    sample first-order stochastically dominates the scheme's (with samples of equal
+    size, ``sorted(reference) >= sorted(scheme)`` element-wise).  All sample
+    dimensions present are pooled.  ``dominates_reference`` is the reverse check and
+    ``max_cdf_excess`` = max over t of ``F_reference(t) - F_scheme(t)`` (<= 0 exactly
+    when dominated; its size says by how much dominance fails).  The reference scheme
+    itself is not listed.
+    """
+    _check(ds, "welfare")
+    if reference is None:
+        reference = default_reference(ds)
+    if reference not in ds["scheme"].values:
+        raise WelfareResultError(
+            f"reference scheme {reference!r} not in {list(ds['scheme'].values)}"
+        )
+    dims = sample_dims(ds)
+    w = (
+        ds["welfare"]
+        .stack(_sample=dims)
+        .transpose("country", "rule", "target", "scheme", "_sample")
+    )
+    rows = []
+    ref_idx = list(w["scheme"].values).index(reference)
+    values = w.values
+    for ic, country in enumerate(w["country"].values):
+        for ir, rule in enumerate(w["rule"].values):
+            for it, target in enumerate(w["target"].values):
+                ref = values[ic, ir, it, ref_idx]
+                for js, scheme in enumerate(w["scheme"].values):
+                    if js == ref_idx:
+                        continue
+                    x = values[ic, ir, it, js]
+                    excess = _max_cdf_excess(ref, x)
+                    reverse = _max_cdf_excess(x, ref)
+                    rows.append(
+                        {
+                            "country": str(country),
+                            "rule": str(rule),
+                            "target": str(target),
+                            "scheme": str(scheme),
+                            "pool": str(ds["pool"].sel(scheme=scheme).item()),
+                            "size": int(ds["size"].sel(scheme=scheme).item()),
+                            "reference": reference,
+                            "dominated_by_reference": bool(excess <= 0),
+                            "dominates_reference": bool(reverse <= 0),
+                            "max_cdf_excess": excess,
+                            "n": int(np.sum(~np.isnan(x))),
+                            "n_reference": int(np.sum(~np.isnan(ref))),
+                        }
+                    )
+    return pd.DataFrame(rows, columns=list(FOSD_COLUMNS))
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+def write_welfare(ds: xr.Dataset, out_dir: str | Path, country: str) -> dict[str, Path]:
+    """Write one country's results atomically.
+
+    Files: ``welfare_<country>.nc`` (the dataset, h5netcdf), ``welfare_<country>.csv``
+    (:func:`summarise_welfare`), ``welfare_gaps_<country>.csv``
+    (:func:`exclusion_gaps`) and ``welfare_fosd_<country>.csv`` (:func:`fosd_table`
+    against :func:`default_reference`).
+
+    Returns
+    -------
+    dict
+        ``{"nc": path, "csv": path, "gaps": path, "fosd": path}`` of what was written.
+    """
+    if country not in ds["country"].values:
+        raise WelfareResultError(f"country {country!r} not in dataset {list(ds['country'].values)}")
+    sub = ds.sel(country=[country])
+    out_dir = Path(out_dir)
+    written: dict[str, Path] = {}
+    nc = out_dir / f"welfare_{country}.nc"
+    with atomic_path(nc) as tmp:
+        sub.to_netcdf(tmp, engine="h5netcdf")
+    written["nc"] = nc
+    tables = {
+        "csv": ("welfare_", summarise_welfare(sub)),
+        "gaps": ("welfare_gaps_", exclusion_gaps(sub)),
+        "fosd": ("welfare_fosd_", fosd_table(sub)),
+    }
+    for key, (prefix, table) in tables.items():
+        path = out_dir / f"{prefix}{country}.csv"
+        with atomic_path(path) as tmp:
+            table.to_csv(tmp, index=False)
+        written[key] = path
+    return written
+
+
+def read_welfare(path: str | Path) -> xr.Dataset:
+    """Open a ``welfare_<country>.nc`` written by :func:`write_welfare` (loaded in memory)."""
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()
