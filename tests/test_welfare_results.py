@@ -222,8 +222,12 @@ def test_build_schemes():
     assert [s.name for s in build_schemes([10], ["over45"])] == ["rep_100", "over45_100"]
     assert [s.name for s in build_schemes([20, 10], ["representative"])] == ["rep_10", "rep_20"]
     assert Scheme.parse("over45_100") == Scheme("over45", 100)
+    # custom pools (model-based welfare) parse back; the standard builder still refuses them
+    assert Scheme.parse("female_100") == Scheme("female", 100)
     with pytest.raises(WelfareResultError):
-        Scheme.parse("female_100")
+        Scheme.parse("fe-male_100")
+    with pytest.raises(WelfareResultError):
+        Scheme("rep", 10)
     with pytest.raises(WelfareResultError):
         build_schemes([10], ["female"])
 

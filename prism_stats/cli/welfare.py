@@ -20,7 +20,7 @@ _TABLE_SUFFIXES = (".parquet", ".csv")
 def register(app: typer.Typer) -> None:
     """Add the welfare-stage commands to *app*."""
     app.command("juries")(juries_cmd)
-    # The model-based welfare command (``prism-stats welfare``) is registered here.
+    app.command("welfare")(welfare_cmd)
 
 
 def _split(
@@ -210,6 +210,74 @@ def juries_cmd(
         ["country", "rule", "pool", "size", "welfare_mean", "p_optimal"]
     ]
     typer.echo(best.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
+def welfare_cmd(
+    run: Annotated[Path, typer.Argument(help="Run folder of a fitted rating model.", show_default=False)],
+    country: Annotated[str, typer.Option("--country", "-c", help="uk or us.")],
+    sizes: Annotated[str, typer.Option("--sizes", help="Representative jury sizes (comma list).")] = "10,20,50,100",
+    skewed_sizes: Annotated[
+        str, typer.Option("--skewed-sizes", help="Jury sizes of the skewed pools (comma list).")
+    ] = "100",
+    pools: Annotated[
+        str, typer.Option("--pools", help="Rater pools: representative,male,white,over45 (comma list).")
+    ] = "representative,male,white,over45",
+    rule: Annotated[
+        list[str] | None,
+        typer.Option("--rule", "-r", help="mean, chosen and/or veto (repeatable or comma list; default all)."),
+    ] = None,
+    replicates: Annotated[int, typer.Option("--replicates", "-n", min=1, help="Juries per scheme.")] = 1000,
+    draws: Annotated[
+        int, typer.Option("--draws", min=1, help="Posterior draws used (evenly thinned).")
+    ] = 200,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
+    harmonisation: Annotated[str, typer.Option(help="Census harmonisation (default or original).")] = "default",
+    plots: Annotated[bool, typer.Option("--plots", help="Also write PNG figures.")] = False,
+) -> None:
+    """Model-based welfare: juries drawn from census pools, judged by the posterior.
+
+    Writes RUN/welfare_<c>.nc (chosen LLM, welfare and regret per posterior draw x jury
+    replicate), RUN/welfare_<c>.csv (country, rule, pool, size, target, welfare_mean,
+    welfare_q05, welfare_q95, regret_mean, p_optimal), RUN/welfare_gaps_<c>.csv (gaps
+    between single juries), RUN/welfare_expected_gaps_<c>.csv (posterior of the expected
+    exclusion gap) and RUN/welfare_fosd_<c>.csv.
+    """
+    from prism_stats._io import atomic_path
+    from prism_stats.vocab import COUNTRIES_MRP
+    from prism_stats.welfare import POOLS, RULES, WelfareResultError, summarise_welfare, write_welfare
+    from prism_stats.welfare.model_based import expected_gaps, model_welfare
+
+    from ._common import load_run_or_abort
+
+    (c,) = _split([country], "country", COUNTRIES_MRP)
+    rules = _split(rule, "rule", RULES)
+    pool_list = _split([pools], "pools", POOLS)
+    size_list = _split([sizes], "sizes", (), cast=int)
+    skewed_list = _split([skewed_sizes], "skewed-sizes", (), cast=int)
+    if any(x < 1 for x in size_list + skewed_list):
+        abort("jury sizes must be >= 1")
+    r = load_run_or_abort(run)
+    try:
+        ds = model_welfare(r, c, rules=rules, sizes=size_list, pools=pool_list,
+                           skewed_sizes=skewed_list, replicates=replicates, draws=draws, seed=seed,
+                           harmonisation=harmonisation)
+    except WelfareResultError as exc:
+        abort(str(exc), code=1)
+    written = list(write_welfare(ds, run, c).values())
+    gaps = run / f"welfare_expected_gaps_{c}.csv"
+    with atomic_path(gaps) as tmp:
+        expected_gaps(ds).to_csv(tmp, index=False)
+    written.append(gaps)
+    if plots:
+        written += _write_plots(ds, run, c)
+    summary = summarise_welfare(ds)
+    typer.echo(f"model-based welfare ({c}): rules {', '.join(rules)}; {ds.sizes['scheme']} schemes x "
+               f"{replicates} juries x {ds.attrs.get('n_draws')} posterior draws; seed {seed}")
+    typer.echo(summary.loc[summary["target"] == "all", ["rule", "pool", "size", "welfare_mean",
+                                                         "regret_mean", "p_optimal"]]
+               .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for path in written:
         typer.echo(f"wrote {path}")
 

@@ -2,10 +2,17 @@
 
 The same ratings (the run's spec filters) are fitted by REML with a participant random
 intercept and fixed effects for the LLM (sum-to-zero coded, so its coefficients are on
-the scale of the Bayesian ``llm_effect``), the country, the conversation type and the
-demographic main effects. LLM x demographic interactions are left out of the REML model
-(a fixed-effects version would have hundreds of coefficients); the Bayesian
-``llm_effect`` is their average over levels, so both estimate the LLM main effect.
+the scale of the Bayesian ``llm_effect``), the conversation type and the demographic main
+effects. Choices that keep the REML design full-rank on any subset:
+
+- the country is left to the participant random intercept (countries nest participants,
+  and a country seen through one rater would duplicate that rater's dummy columns); LLMs
+  are randomised within participants, so the LLM contrasts do not depend on it;
+- demographic levels with fewer than :data:`MIN_LEVEL_PARTICIPANTS` raters are merged
+  into one "(rare levels)" level;
+- LLM x demographic interactions are left out (a fixed-effects version would have
+  hundreds of coefficients); the Bayesian ``llm_effect`` is their rating-weighted average
+  over levels, so both estimate the LLM main effect.
 """
 
 from __future__ import annotations
@@ -21,17 +28,26 @@ from .fit import Run
 from .spec import DEMOGRAPHIC_COLUMNS
 
 
+#: Demographic levels with fewer raters than this are merged in the REML design.
+MIN_LEVEL_PARTICIPANTS = 10
+
+
 def mixedlm_frame(data: Any, run: Run) -> pd.DataFrame:
     """The ratings of the run's spec joined to the participant columns the model uses."""
     spec = run.spec
     kept, _ = select_ratings(data.ratings, spec)
-    cols = ["participant", spec.country] + [DEMOGRAPHIC_COLUMNS[f] for f in spec.demographics]
+    cols = ["participant"] + [DEMOGRAPHIC_COLUMNS[f] for f in spec.demographics]
     people = data.participants.loc[:, list(dict.fromkeys(cols))].copy()
     frame = kept.loc[:, ["participant", "llm", "conversation_type", "turn", "score"]].merge(
         people, on="participant", how="left")
     for c in frame.columns:
         if c != "score" and c != "turn":
             frame[c] = frame[c].astype(str)
+    for f in spec.demographics:
+        col = DEMOGRAPHIC_COLUMNS[f]
+        raters = frame.groupby(col)["participant"].nunique()
+        rare = raters.index[raters < MIN_LEVEL_PARTICIPANTS]
+        frame.loc[frame[col].isin(rare), col] = "(rare levels)"
     frame["later"] = (frame["turn"] > 0).astype(float)
     return frame
 
@@ -39,7 +55,7 @@ def mixedlm_frame(data: Any, run: Run) -> pd.DataFrame:
 def fit_mixedlm(frame: pd.DataFrame, run: Run):
     """REML fit; returns the statsmodels results object."""
     spec = run.spec
-    terms = ["C(llm, Sum)", f"C({spec.country})"]
+    terms = ["C(llm, Sum)"]
     if spec.conversation_type:
         terms.append("C(conversation_type)")
     if spec.turns == "all":

@@ -74,6 +74,12 @@ class Design:
         """Demographic factors in the design (in spec order)."""
         return [c for c in self.participant_levels.columns if c != "country"]
 
+    def level_weights(self, factor: str) -> np.ndarray:
+        """Share of the design's ratings at each level of a participant-level *factor*."""
+        codes = self.cell_codes(factor)
+        w = np.bincount(codes, weights=self.cells["n"].to_numpy(), minlength=len(self.coords[factor]))
+        return w / w.sum()
+
     def cell_codes(self, factor: str) -> np.ndarray:
         """Code of *factor* for every observation cell (via its participant)."""
         if factor in self.cells.columns:

@@ -123,6 +123,7 @@ def sample_model(model, settings: dict[str, Any], progress: bool = True) -> tupl
             compiled, draws=draws, tune=tune, chains=chains, cores=chains, seed=seed,
             progress_bar=progress, save_warmup=False,
             target_accept=float(settings.get("target_accept", 0.8)),
+            adaptation=str(settings.get("adaptation", "diag")),
         )
         timings["sampling_s"] = time.perf_counter() - t0
     else:

@@ -94,6 +94,8 @@ DEFAULT_SAMPLING: dict[str, Any] = {
     "tune": 1000,
     "seed": 20240422,
     "target_accept": 0.8,
+    # nutpie's mass-matrix adaptation: "diag", or "low_rank" for correlated posteriors
+    "adaptation": "diag",
 }
 
 

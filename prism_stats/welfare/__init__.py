@@ -52,8 +52,8 @@ from .results import (
     write_welfare,
 )
 
-# Re-exports of the model-based welfare analysis (prism_stats.welfare.model_based)
-# go here.
+from .model_based import chosen_probabilities, expected_gaps, model_welfare, pool_shares
+from .truth import true_welfare
 
 __all__ = [
     "FOSD_COLUMNS",
@@ -77,21 +77,26 @@ __all__ = [
     "bayesian_ridge",
     "build_schemes",
     "chosen_llm_labels",
+    "chosen_probabilities",
     "default_reference",
     "exclusion_gaps",
+    "expected_gaps",
     "fosd_dominates",
     "fosd_table",
     "iterative_impute",
     "jury_scores",
     "jury_tables",
+    "model_welfare",
     "pick_best",
     "plot_exclusion_gaps",
     "plot_welfare_distributions",
+    "pool_shares",
     "population_welfare",
     "read_welfare",
     "run_juries",
     "scheme_coords",
     "summarise_welfare",
+    "true_welfare",
     "welfare_dataset",
     "write_welfare",
 ]

@@ -148,25 +148,32 @@ class Scheme:
     size: int
 
     def __post_init__(self) -> None:
-        if self.pool not in POOLS:
-            raise WelfareResultError(f"unknown pool {self.pool!r}; expected one of {POOLS}")
+        # The standard pools, or a user-defined pool name (model-based welfare): letters and
+        # digits only, so that "<pool>_<size>" parses back unambiguously.
+        if self.pool not in POOLS and not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", str(self.pool)):
+            raise WelfareResultError(
+                f"unknown pool {self.pool!r}; expected one of {POOLS} or a custom name of "
+                "letters and digits"
+            )
+        if self.pool == "rep":
+            raise WelfareResultError("'rep' is reserved for the representative pool")
         if int(self.size) < 1:
             raise WelfareResultError(f"jury size must be >= 1, got {self.size!r}")
 
     @property
     def name(self) -> str:
         """``"rep_10"``, ``"male_100"``, ..."""
-        return f"{_POOL_PREFIX[self.pool]}_{int(self.size)}"
+        return f"{_POOL_PREFIX.get(self.pool, self.pool)}_{int(self.size)}"
 
     @classmethod
     def parse(cls, name: str) -> Scheme:
         """Inverse of :attr:`name`."""
-        m = re.fullmatch(r"(rep|male|white|over45)_(\d+)", str(name))
+        m = re.fullmatch(r"([A-Za-z][A-Za-z0-9]*)_(\d+)", str(name))
         if m is None:
             raise WelfareResultError(
-                f"bad scheme name {name!r}; expected '<rep|male|white|over45>_<size>'"
+                f"bad scheme name {name!r}; expected '<rep|male|white|over45|custom>_<size>'"
             )
-        return cls(_PREFIX_POOL[m.group(1)], int(m.group(2)))
+        return cls(_PREFIX_POOL.get(m.group(1), m.group(1)), int(m.group(2)))
 
 
 def build_schemes(
@@ -238,7 +245,7 @@ def welfare_dataset(
         Welfare of each LLM for each target, dims ``(country, rule, target, llm)``
         (plus ``chain``/``draw`` for the model-based analysis).
     method
-        ``"design"`` or ``"model"``.
+        ``"design"``, ``"model"`` or ``"truth"`` (simulated under a synthetic generator).
     attrs
         Extra dataset attributes (seed, n_replicates, imputed, data_hash, ...).
         ``None`` values are dropped and booleans stored as 0/1 (netCDF-safe).
@@ -250,8 +257,8 @@ def welfare_dataset(
         ``regret``.  Welfare and regret are looked up in the one ``llm_welfare`` table,
         so ``regret`` is exactly 0 for an optimal pick.
     """
-    if method not in ("design", "model"):
-        raise WelfareResultError(f"method must be 'design' or 'model', got {method!r}")
+    if method not in ("design", "model", "truth"):
+        raise WelfareResultError(f"method must be 'design', 'model' or 'truth', got {method!r}")
     for dim in ("country", "rule", "scheme"):
         if dim not in chosen_llm.dims:
             raise WelfareResultError(f"chosen_llm lacks dimension {dim!r}: {chosen_llm.dims}")
