@@ -120,6 +120,8 @@ def _effect_at(params: xr.Dataset, name: str, dim: str, labels: Sequence[str],
         else:
             shape = (S, arr.shape[1]) if with_llm else (S,)
             sd = scale if not with_llm else scale[:, None]
+            if with_llm and "llm_heterogeneity" in params:  # per-LLM interaction scales
+                sd = sd * stacked(params, "llm_heterogeneity")
             out[..., j] = sd * rng.standard_normal(shape)
     return out
 

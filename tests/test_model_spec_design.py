@@ -137,3 +137,14 @@ def test_design_errors_are_clear(tables):
         build_design((broken, rat), load_spec("ratings"))
     with pytest.raises(DesignError, match="selects no ratings"):
         build_design((part, rat.assign(turn=3)), load_spec("ratings"))
+
+
+def test_uncollapsed_design_keeps_one_cell_per_rating(tables):
+    part, rat = tables
+    spec = load_spec("ratings_allturns")
+    full = build_design((part, rat), spec, collapse=False)
+    cells = build_design((part, rat), spec)
+    assert full.n_cells == len(rat) and (full.cells["n"] == 1).all()
+    assert full.cells["mean"].sum() == pytest.approx((cells.cells["mean"] * cells.cells["n"]).sum())
+    assert (full.cells["ss"] == 0).all()
+    assert full.coords == cells.coords

@@ -188,7 +188,7 @@ def select_ratings(ratings: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame
     return ratings.loc[keep], filtered
 
 
-def build_design(data: Any, spec: ModelSpec) -> Design:
+def build_design(data: Any, spec: ModelSpec, *, collapse: bool = True) -> Design:
     """Collapse tidy ratings onto observation cells for *spec*.
 
     Parameters
@@ -197,6 +197,9 @@ def build_design(data: Any, spec: ModelSpec) -> Design:
         Tidy tables (ARCHITECTURE.md "PrismData").
     spec : ModelSpec
         Which ratings, effects and family.
+    collapse : bool
+        ``False`` keeps one cell per rating (n = 1): the full, non-aggregated likelihood,
+        for benchmarks that measure what the sufficient statistics buy.
 
     Returns
     -------
@@ -239,7 +242,13 @@ def build_design(data: Any, spec: ModelSpec) -> Design:
 
     n_llm, n_ct = len(coords["llm"]), len(coords["conversation_type"])
     key = ((p_codes * n_llm + llm_codes) * n_ct + ctype_codes) * 2 + later
-    uniq, inverse = np.unique(key, return_inverse=True)
+    if collapse:
+        uniq, inverse = np.unique(key, return_inverse=True)
+    else:  # one cell per rating, ordered like the collapsed cells
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        score, p_codes = score[order], p_codes[order]
+        uniq, inverse = key, np.arange(len(key))
     n = np.bincount(inverse).astype(np.int64)
     total = np.bincount(inverse, weights=score)
     total_sq = np.bincount(inverse, weights=score**2)

@@ -72,6 +72,20 @@ def _effect(name: str, scale, dims: tuple[str, ...], centered: bool, zerosum_axe
     return pm.Deterministic(name, value, dims=dims)
 
 
+def _scaled_interaction(name: str, scale, row_scale, factor: str, weights: np.ndarray):
+    """LLM x level effect whose rows have their own scale multiplier (non-centred).
+
+    ``scale * row_scale[m] * z[m, l]`` re-centred over LLMs (equal weights) and over levels
+    (rating weights); the map from the zero-sum ``z`` stays injective.
+    """
+    raw = pm.ZeroSumNormal(name + RAW_SUFFIX, sigma=1.0, dims=("llm", factor), n_zerosum_axes=2)
+    value = scale * row_scale[:, None] * raw
+    value = value - value.mean(axis=0)
+    w = pt.as_tensor_variable(np.asarray(weights, dtype=float))
+    value = value - (value @ w)[:, None]
+    return pm.Deterministic(name, value, dims=("llm", factor))
+
+
 def _scale(name: str, spec: ModelSpec, family: str, prior_key: str):
     """The scale of an effect family: a HalfNormal hyperparameter, or the fixed prior scale."""
     if spec.pool(family) == "fixed":
@@ -155,12 +169,21 @@ def build_model(design: Design, spec: ModelSpec) -> pm.Model:
                         weights=design.level_weights(f))
             eta = eta + e[design.cell_codes(f)]
 
+        per_llm = spec.pool("interaction") == "per_llm" and any(
+            f"llm_{f}" in effects for f in spec.llm_interactions)
+        if per_llm:
+            # How much each LLM's appeal depends on who rates, shared by all factors.
+            lam = pm.HalfNormal("llm_heterogeneity", sigma=1.0, dims="llm")
         for f in spec.llm_interactions:
             if f"llm_{f}" not in effects:
                 continue
-            s = _scale(f"sigma_llm_{f}", spec, "interaction", "sigma_interaction")
-            g = _effect(f"llm_{f}", s, ("llm", f), spec.param("interaction") == "centered",
-                        zerosum_axes=2, weights=design.level_weights(f))
+            if per_llm:
+                s = pm.HalfNormal(f"sigma_llm_{f}", sigma=spec.prior("sigma_interaction"))
+                g = _scaled_interaction(f"llm_{f}", s, lam, f, design.level_weights(f))
+            else:
+                s = _scale(f"sigma_llm_{f}", spec, "interaction", "sigma_interaction")
+                g = _effect(f"llm_{f}", s, ("llm", f), spec.param("interaction") == "centered",
+                            zerosum_axes=2, weights=design.level_weights(f))
             eta = eta + g[m_idx, design.cell_codes(f)]
 
         sigma = pm.HalfNormal("sigma", sigma=spec.prior("sigma"))

@@ -85,7 +85,9 @@ DEFAULT_POOLING: dict[str, str] = {
     "demographic": "fixed",
     "interaction": "partial",
 }
-POOLINGS: tuple[str, ...] = ("partial", "fixed")
+#: "per_llm" (interactions only): each LLM row gets its own multiplier of the scale, so
+#: a few strongly polarising LLMs are not shrunk towards the many homogeneous ones.
+POOLINGS: tuple[str, ...] = ("partial", "fixed", "per_llm")
 
 DEFAULT_SAMPLING: dict[str, Any] = {
     "sampler": "nutpie",
@@ -182,6 +184,8 @@ class ModelSpec:
                 fail(f"effects.pooling: unknown key {key!r} (known: {sorted(DEFAULT_POOLING)})")
             if value not in POOLINGS:
                 fail(f"effects.pooling.{key} must be one of {POOLINGS}, got {value!r}")
+            if value == "per_llm" and key != "interaction":
+                fail(f"effects.pooling.{key}: only the LLM x demographic interactions can be 'per_llm'")
         for key in self.priors:
             if key not in DEFAULT_PRIORS:
                 fail(f"priors: unknown key {key!r} (known: {sorted(DEFAULT_PRIORS)})")
