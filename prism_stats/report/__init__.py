@@ -1,0 +1,76 @@
+"""Supplementary materials: tables (CSV, LaTeX booktabs, Markdown), figures (PNG, PDF at
+fixed sizes), and the bundle with its index page and manifest.
+
+- :mod:`~prism_stats.report.tables` -- the :class:`Table` type, its writers and
+  structural checkers, and the builders of every supplement table;
+- :mod:`~prism_stats.report.figures` -- the heatmap, raking-balance and recovery
+  figures, :func:`save_figure` and the data check :func:`figure_data_problems`;
+- :mod:`~prism_stats.report.supplement` -- :func:`build_supplement`, which writes the
+  whole bundle from a pipeline or run folder (``prism-stats supplement RUN --out DIR``).
+"""
+
+from __future__ import annotations
+
+from .figures import (
+    figure_data_problems,
+    plot_raking_balance,
+    plot_recovery,
+    plot_subgroup_heatmap,
+    save_figure,
+)
+from .supplement import (
+    FigureEntry,
+    SupplementError,
+    SupplementResult,
+    build_supplement,
+    locate,
+    supplement_contents,
+)
+from .tables import (
+    Table,
+    balance_table,
+    comparison_tables,
+    crosscheck_table,
+    descriptives_tables,
+    diagnostics_table,
+    effect_summaries,
+    latex_escape,
+    latex_problems,
+    llm_demographic_tables,
+    markdown_problems,
+    mrp_llm_table,
+    mrp_subgroup_table,
+    recovery_table,
+    welfare_gaps_table,
+    welfare_table,
+)
+
+__all__ = [
+    "FigureEntry",
+    "SupplementError",
+    "SupplementResult",
+    "Table",
+    "balance_table",
+    "build_supplement",
+    "comparison_tables",
+    "crosscheck_table",
+    "descriptives_tables",
+    "diagnostics_table",
+    "effect_summaries",
+    "figure_data_problems",
+    "latex_escape",
+    "latex_problems",
+    "llm_demographic_tables",
+    "locate",
+    "markdown_problems",
+    "mrp_llm_table",
+    "mrp_subgroup_table",
+    "plot_raking_balance",
+    "plot_recovery",
+    "plot_subgroup_heatmap",
+    "recovery_table",
+    "save_figure",
+    "supplement_contents",
+    "welfare_gaps_table",
+    "welfare_table",
+]

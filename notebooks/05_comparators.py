@@ -1,0 +1,114 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Frequentist comparators
+#
+# How much does the model matter? Per LLM, four estimates of the population's mean
+# opening-turn rating:
+#
+# * **raw** — the mean over the country's resident participants;
+# * **REP** — the mean over the country's representative sample;
+# * **raked** — residents weighted to the census margins (iterative proportional
+#   fitting), with standard errors clustered by participant (calibration-aware
+#   linearisation);
+# * **MRP** — the post-stratified model (notebook 03).
+#
+# Then the regressions of the original study, now with participant-clustered standard
+# errors: score on response features, and score on demographics.
+#
+# Settings as in notebook 02. The cached run of notebook 02 is reused when it matches.
+
+# %%
+import os
+import tempfile
+from pathlib import Path
+
+from prism_stats.comparators import (
+    comparison_table,
+    demographic_regression,
+    response_feature_regression,
+)
+from prism_stats.data import load_prism
+from prism_stats.pipeline import cached_fit, ensure_synthetic
+from prism_stats.poststrat import poststratify
+from prism_stats.report import plot_raking_balance
+from prism_stats.weights import default_participant_weights, weighted_llm_estimates
+
+PARTICIPANTS = int(os.environ.get("PRISM_NB_PARTICIPANTS", "1500"))
+SEED = int(os.environ.get("PRISM_NB_SEED", "20240422"))
+CHAINS = int(os.environ.get("PRISM_NB_CHAINS", "2"))
+DRAWS = int(os.environ.get("PRISM_NB_DRAWS", "1000"))
+TUNE = int(os.environ.get("PRISM_NB_TUNE", "1000"))
+WORK = Path(os.environ.get("PRISM_NB_WORKDIR") or Path(tempfile.gettempdir()) / "prism-stats-notebooks")
+if os.environ.get("PRISM_NB_DATA"):
+    DATA = Path(os.environ["PRISM_NB_DATA"])
+else:
+    DATA = ensure_synthetic(WORK / f"synthetic-{PARTICIPANTS}-{SEED}", PARTICIPANTS, SEED)
+data = load_prism(DATA)
+
+# %% [markdown]
+# ## Raking weights
+#
+# Residents with conversations are raked to the census margins of age, sex, ethnicity
+# and age x sex (falling back to the one-way margins when a cross cell is empty). The
+# diagnostics say how far the sample was from the census and what the weighting costs
+# (Kish's design effect).
+
+# %%
+weights = {c: default_participant_weights(data.participants, c) for c in ("uk", "us")}
+{c: {k: w.summary()[k] for k in ("margins", "n", "converged", "kish_deff", "ess", "weight_ratio",
+                                  "max_asd_before", "max_asd_after")}
+ for c, w in weights.items()}
+
+# %%
+plot_raking_balance({c: w.balance for c, w in weights.items()})
+
+# %%
+weighted_llm_estimates(data.ratings, weights["uk"]).sort_values("mean_rating", ascending=False).head(8)
+
+# %% [markdown]
+# ## Raw vs REP vs raked vs MRP
+
+# %%
+run = cached_fit(data, "ratings", cache_dir=WORK / "runs", chains=CHAINS, draws=DRAWS, tune=TUNE)
+comparisons = {}
+for c in ("uk", "us"):
+    mrp = poststratify(run, c, data=data).summary()
+    comparisons[c] = comparison_table(data.participants, data.ratings, c, weighting=weights[c],
+                                      poststrat=mrp, rng=SEED)
+comparisons["uk"].table.head(10)
+
+# %% [markdown]
+# Do the estimators agree on the ranking of the LLMs?
+
+# %%
+comparisons["uk"].rank_correlations
+
+# %%
+print(comparisons["us"].to_markdown())
+
+# %% [markdown]
+# ## Regressions with participant-clustered standard errors
+#
+# Response features (length, line breaks, enumerations, a final question, refusals,
+# de-anthropomorphising and self-identifying phrases) and demographics. Each participant
+# rates many responses, so the standard errors are clustered by participant.
+
+# %%
+features = response_feature_regression(data.ratings)
+features.to_frame()
+
+# %%
+demographics = demographic_regression(data.ratings, data.participants)
+demographics.to_frame().head(15)
