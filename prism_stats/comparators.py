@@ -833,3 +833,39 @@ def _markdown_table(df: pd.DataFrame, *, align: str) -> str:
     for row in df.itertuples(index=False):
         lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
     return "\n".join(lines) + "\n"
+
+
+def write_country_comparison(
+    out_dir: str | Path,
+    data,
+    country: str,
+    poststrat: pd.DataFrame,
+    *,
+    harmonisation: str = "default",
+    bounds: tuple[float, float] | None = None,
+    se: str = "linearisation",
+    n_boot: int = 500,
+    seed: int = 20240101,
+) -> tuple[Comparison, WeightingResult, list[Path]]:
+    """Rake a country's residents, build its comparison table and write every output.
+
+    Writes ``compare_<country>.csv`` / ``_ranks.csv`` / ``.tex`` / ``.md`` (see
+    :meth:`Comparison.write`), the weighting summary ``compare_<country>_weights.json``
+    and the balance table ``compare_<country>_balance.csv``. Shared by the ``compare``
+    command and the pipeline's compare stage.
+    """
+    from prism_stats._io import write_json_atomic
+    from prism_stats.weights import default_participant_weights
+
+    out_dir = Path(out_dir)
+    weighting = default_participant_weights(data.participants, country,
+                                            harmonisation=harmonisation, bounds=bounds)
+    comparison = comparison_table(data.participants, data.ratings, country, weighting=weighting,
+                                  poststrat=poststrat, se=se, n_boot=n_boot, rng=seed)
+    written = [Path(p) for p in comparison.write(out_dir)]
+    written.append(write_json_atomic(out_dir / f"compare_{country}_weights.json", {
+        "weighting": comparison.weighting, "notes": comparison.notes,
+        "harmonisation": harmonisation, "data_hash": getattr(data, "data_hash", None)}))
+    written.append(write_text_atomic(out_dir / f"compare_{country}_balance.csv",
+                                     weighting.balance.to_csv(index=False)))
+    return comparison, weighting, written

@@ -98,9 +98,8 @@ def register(app: typer.Typer) -> None:
         """
         import pandas as pd
 
-        from prism_stats._io import write_json_atomic, write_text_atomic
-        from prism_stats.comparators import ComparatorError, comparison_table
-        from prism_stats.weights import WeightingError, default_participant_weights
+        from prism_stats.comparators import ComparatorError, write_country_comparison
+        from prism_stats.weights import WeightingError
 
         country = country.lower()
         if country not in ("uk", "us"):
@@ -126,37 +125,11 @@ def register(app: typer.Typer) -> None:
                 f"was fitted to (hash {expected_hash[:12]})"
             )
         try:
-            weighting = default_participant_weights(
-                prism.participants,
-                country,
-                harmonisation=harmonisation,
-                bounds=_parse_bounds(bounds),
-            )
-            comparison = comparison_table(
-                prism.participants,
-                prism.ratings,
-                country,
-                weighting=weighting,
-                poststrat=poststrat,
-                se=se,
-                n_boot=n_boot,
-                rng=seed,
-            )
+            comparison, _, paths = write_country_comparison(
+                run, prism, country, poststrat, harmonisation=harmonisation,
+                bounds=_parse_bounds(bounds), se=se, n_boot=n_boot, seed=seed)
         except (WeightingError, ComparatorError) as err:
             _fail(str(err))
-        paths = comparison.write(run)
-        write_json_atomic(
-            run / f"compare_{country}_weights.json",
-            {
-                "weighting": comparison.weighting,
-                "notes": comparison.notes,
-                "harmonisation": harmonisation,
-                "data_hash": actual_hash,
-            },
-        )
-        write_text_atomic(
-            run / f"compare_{country}_balance.csv", weighting.balance.to_csv(index=False)
-        )
         typer.echo(comparison.to_markdown())
         for p in paths:
             typer.echo(f"wrote {p}")

@@ -208,6 +208,11 @@ def fit(
     log.info("design: %d ratings in %d cells, %d participants", design.n_ratings,
              design.n_cells, len(design.coords["participant"]))
     raw, timings = sample_model(model, settings, progress=progress)
+    got = int(raw["posterior"].sizes.get("draw", 0))
+    if got < int(settings["draws"]):
+        # nutpie answers Ctrl-C by returning the draws made so far: never keep those as a run
+        raise RunError(f"sampling stopped after {got} of {settings['draws']} draws per chain "
+                       "(interrupted?); nothing was saved")
     idata = _tidy_idata(raw, design)
     timings["design_s"] = t_design
     if "participant_effect" not in idata["posterior"].data_vars:

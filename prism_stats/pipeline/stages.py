@@ -280,24 +280,14 @@ def compare_stage(ctx: StageContext, country: str) -> list[Path]:
     """Raw, REP, raked and MRP means per LLM, ranks and rank correlations; raking balance."""
     import pandas as pd
 
-    from ..comparators import comparison_table
-    from ..weights import default_participant_weights
+    from ..comparators import write_country_comparison
 
     cfg = ctx.config.sections["compare"]
-    data = ctx.data
     poststrat = pd.read_csv(ctx.run_dir / f"poststrat_{country}.csv")
     bounds = tuple(cfg["bounds"]) if cfg["bounds"] else None
-    weighting = default_participant_weights(data.participants, country,
-                                            harmonisation=cfg["harmonisation"], bounds=bounds)
-    comparison = comparison_table(data.participants, data.ratings, country, weighting=weighting,
-                                  poststrat=poststrat, se=cfg["se"], n_boot=cfg["n_boot"],
-                                  rng=cfg["seed"])
-    written = [Path(p) for p in comparison.write(ctx.run_dir)]
-    written.append(write_json_atomic(ctx.run_dir / f"compare_{country}_weights.json", {
-        "weighting": comparison.weighting, "notes": comparison.notes,
-        "harmonisation": cfg["harmonisation"], "data_hash": data.data_hash}))
-    written.append(write_text_atomic(ctx.run_dir / f"compare_{country}_balance.csv",
-                                     weighting.balance.to_csv(index=False)))
+    comparison, weighting, written = write_country_comparison(
+        ctx.run_dir, ctx.data, country, poststrat, harmonisation=cfg["harmonisation"],
+        bounds=bounds, se=cfg["se"], n_boot=cfg["n_boot"], seed=cfg["seed"])
     rc = comparison.rank_correlations
     row = rc.loc[(rc["estimator_a"] == "raked") & (rc["estimator_b"] == "mrp")]
     if len(row):

@@ -192,8 +192,10 @@ def plot_exclusion_gaps(
             rows = sub[sub["pool"] == pool].set_index("target").reindex(targets)
             y = np.arange(len(targets)) + offsets[k]
             mean = rows["gap_mean"].to_numpy(dtype=float)
-            lo = mean - rows["gap_q05"].to_numpy(dtype=float)
-            hi = rows["gap_q95"].to_numpy(dtype=float) - mean
+            # A skewed gap distribution can put its mean outside the 5-95% quantiles (e.g.
+            # mostly-zero gaps of single juries); the bar then starts at the mean.
+            lo = np.maximum(mean - rows["gap_q05"].to_numpy(dtype=float), 0.0)
+            hi = np.maximum(rows["gap_q95"].to_numpy(dtype=float) - mean, 0.0)
             ax.errorbar(
                 mean,
                 y,
