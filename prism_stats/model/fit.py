@@ -111,6 +111,8 @@ def sample_model(model, settings: dict[str, Any], progress: bool = True) -> tupl
     """Sample a PyMC model with nutpie (default) or PyMC's NUTS; return draws and timings."""
     chains, draws, tune = int(settings["chains"]), int(settings["draws"]), int(settings["tune"])
     seed = int(settings["seed"])
+    # cores: parallel chains (default: one per chain); 1 inside single-threaded workers
+    cores = int(settings.get("cores") or chains)
     timings: dict[str, float | None] = {}
     if settings["sampler"] == "nutpie":
         import nutpie
@@ -120,7 +122,7 @@ def sample_model(model, settings: dict[str, Any], progress: bool = True) -> tupl
         timings["compile_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         idata = nutpie.sample(
-            compiled, draws=draws, tune=tune, chains=chains, cores=chains, seed=seed,
+            compiled, draws=draws, tune=tune, chains=chains, cores=cores, seed=seed,
             progress_bar=progress, save_warmup=False,
             target_accept=float(settings.get("target_accept", 0.8)),
             adaptation=str(settings.get("adaptation", "diag")),
@@ -131,7 +133,7 @@ def sample_model(model, settings: dict[str, Any], progress: bool = True) -> tupl
 
         t0 = time.perf_counter()
         idata = pm.sample(
-            draws=draws, tune=tune, chains=chains, cores=chains, random_seed=seed,
+            draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
             nuts_sampler="pymc", progressbar=progress, model=model,
             target_accept=float(settings.get("target_accept", 0.8)),
             compute_convergence_checks=False,
@@ -172,6 +174,7 @@ def fit(
     seed: int | None = None,
     sampler: str | None = None,
     target_accept: float | None = None,
+    cores: int | None = None,
     progress: bool = True,
     loglik: bool = True,
     out: str | Path | None = None,
@@ -187,6 +190,8 @@ def fit(
     chains, draws, tune, seed, sampler, target_accept
         Override the spec's ``[sampling]`` table. ``sampler`` is ``"nutpie"`` (default) or
         ``"pymc"``.
+    cores : int, optional
+        Chains run in parallel (default: one per chain; 1 inside single-threaded workers).
     progress : bool
         Show the sampler's progress bar.
     loglik : bool
@@ -200,7 +205,8 @@ def fit(
     """
     spec = load_spec(spec)
     settings = _sampler_settings(spec, dict(chains=chains, draws=draws, tune=tune, seed=seed,
-                                            sampler=sampler, target_accept=target_accept))
+                                            sampler=sampler, target_accept=target_accept,
+                                            cores=cores))
     t0 = time.perf_counter()
     design = build_design(data, spec)
     model = build_model(design, spec)

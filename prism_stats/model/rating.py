@@ -292,7 +292,7 @@ def _gaussian_likelihood(cells, eta, sigma) -> None:
     # the constant makes the total equal the individual ratings' log-likelihood exactly.
     dof = pm.Data("within_dof", float(n.sum() - len(n)))
     ss = pm.Data("within_ss", float(cells["ss"].sum()))
-    const = -0.5 * float(n.sum() - len(n)) * np.log(2 * np.pi) - 0.5 * float(np.log(n).sum())
+    const = -0.5 * dof * np.log(2 * np.pi) - 0.5 * pt.sum(pt.log(n_data))
     pm.Potential("within_cell", const - dof * pt.log(sigma) - ss / (2.0 * sigma**2))
 
 
@@ -307,8 +307,8 @@ def _censored_likelihood(cells, eta, sigma) -> None:
                   observed=ybar)
         dof = pm.Data("within_dof", float(n_int.sum() - len(has_int)))
         ss = pm.Data("within_ss", float(cells["ss_int"].sum()))
-        m = n_int[has_int].astype(float)
-        const = -0.5 * float(m.sum() - len(m)) * np.log(2 * np.pi) - 0.5 * float(np.log(m).sum())
+        # computed from the data containers, so it stays exact when new data are swapped in
+        const = -0.5 * dof * np.log(2 * np.pi) - 0.5 * pt.sum(pt.log(n_data))
         pm.Potential("within_cell", const - dof * pt.log(sigma) - ss / (2.0 * sigma**2))
     latent = pm.Normal.dist(mu=eta, sigma=sigma)
     n_low = pm.Data("cell_n_low", cells["n_low"].to_numpy().astype(float), dims="obs_cell")
