@@ -33,9 +33,6 @@
 # folder there (keyed by data, model and sampler settings); `03`–`05` reuse it.
 
 # %%
-import os
-import tempfile
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -43,16 +40,11 @@ import pandas as pd
 
 from prism_stats import census, vocab
 from prism_stats.data import compare_to_published, describe, load_prism, validate_release
-from prism_stats.pipeline import ensure_synthetic
+from prism_stats.pipeline import NotebookSettings
 from prism_stats.report import descriptives_tables
 
-PARTICIPANTS = int(os.environ.get("PRISM_NB_PARTICIPANTS", "1500"))
-SEED = int(os.environ.get("PRISM_NB_SEED", "20240422"))
-WORK = Path(os.environ.get("PRISM_NB_WORKDIR") or Path(tempfile.gettempdir()) / "prism-stats-notebooks")
-if os.environ.get("PRISM_NB_DATA"):
-    DATA = Path(os.environ["PRISM_NB_DATA"])
-else:
-    DATA = ensure_synthetic(WORK / f"synthetic-{PARTICIPANTS}-{SEED}", PARTICIPANTS, SEED)
+nb = NotebookSettings.from_env()
+DATA = nb.data_folder()
 print(f"release folder: {DATA}")
 
 # %% [markdown]

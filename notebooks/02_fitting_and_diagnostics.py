@@ -36,9 +36,6 @@
 # (`prism_stats.pipeline.cached_fit`).
 
 # %%
-import os
-import tempfile
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -55,18 +52,10 @@ from prism_stats.model import (
 )
 from prism_stats.model.crosscheck import mixedlm_crosscheck
 from prism_stats.model.plots import plot_predictive
-from prism_stats.pipeline import cached_fit, ensure_synthetic
+from prism_stats.pipeline import NotebookSettings
 
-PARTICIPANTS = int(os.environ.get("PRISM_NB_PARTICIPANTS", "1500"))
-SEED = int(os.environ.get("PRISM_NB_SEED", "20240422"))
-CHAINS = int(os.environ.get("PRISM_NB_CHAINS", "2"))
-DRAWS = int(os.environ.get("PRISM_NB_DRAWS", "1000"))
-TUNE = int(os.environ.get("PRISM_NB_TUNE", "1000"))
-WORK = Path(os.environ.get("PRISM_NB_WORKDIR") or Path(tempfile.gettempdir()) / "prism-stats-notebooks")
-if os.environ.get("PRISM_NB_DATA"):
-    DATA = Path(os.environ["PRISM_NB_DATA"])
-else:
-    DATA = ensure_synthetic(WORK / f"synthetic-{PARTICIPANTS}-{SEED}", PARTICIPANTS, SEED)
+nb = NotebookSettings.from_env()
+DATA = nb.data_folder()
 data = load_prism(DATA)
 spec = load_spec("ratings")
 print(f"{spec.name}: {spec.description}")
@@ -102,7 +91,7 @@ plot_predictive(prior, title="Prior predictive checks")
 # cached run with the same data, model and settings is reopened instantly.
 
 # %%
-run = cached_fit(data, spec, cache_dir=WORK / "runs", chains=CHAINS, draws=DRAWS, tune=TUNE)
+run = nb.fit(data, spec)
 print(f"run folder: {run.folder}")
 print({k: round(v, 1) for k, v in run.meta["timings"].items() if v is not None})
 

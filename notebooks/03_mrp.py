@@ -25,16 +25,13 @@
 # the model is fitted here.
 
 # %%
-import os
-import tempfile
-from pathlib import Path
 
 import pandas as pd
 
 from prism_stats import census
 from prism_stats.data import load_prism
 from prism_stats.model.plots import plot_llm_forest
-from prism_stats.pipeline import cached_fit, ensure_synthetic
+from prism_stats.pipeline import NotebookSettings
 from prism_stats.poststrat import poststratify
 from prism_stats.report import (
     mrp_subgroup_table,
@@ -43,18 +40,10 @@ from prism_stats.report import (
     recovery_table,
 )
 
-PARTICIPANTS = int(os.environ.get("PRISM_NB_PARTICIPANTS", "1500"))
-SEED = int(os.environ.get("PRISM_NB_SEED", "20240422"))
-CHAINS = int(os.environ.get("PRISM_NB_CHAINS", "2"))
-DRAWS = int(os.environ.get("PRISM_NB_DRAWS", "1000"))
-TUNE = int(os.environ.get("PRISM_NB_TUNE", "1000"))
-WORK = Path(os.environ.get("PRISM_NB_WORKDIR") or Path(tempfile.gettempdir()) / "prism-stats-notebooks")
-if os.environ.get("PRISM_NB_DATA"):
-    DATA = Path(os.environ["PRISM_NB_DATA"])
-else:
-    DATA = ensure_synthetic(WORK / f"synthetic-{PARTICIPANTS}-{SEED}", PARTICIPANTS, SEED)
+nb = NotebookSettings.from_env()
+DATA = nb.data_folder()
 data = load_prism(DATA)
-run = cached_fit(data, "ratings", cache_dir=WORK / "runs", chains=CHAINS, draws=DRAWS, tune=TUNE)
+run = nb.fit(data, "ratings")
 print(f"run folder: {run.folder}")
 
 # %% [markdown]

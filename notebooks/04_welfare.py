@@ -30,14 +30,11 @@
 # Settings as in notebook 02, plus `PRISM_NB_REPLICATES` (juries per scheme, default 1,000).
 
 # %%
-import os
-import tempfile
-from pathlib import Path
 
 import xarray as xr
 
 from prism_stats.data import load_prism
-from prism_stats.pipeline import cached_fit, ensure_synthetic
+from prism_stats.pipeline import NotebookSettings
 from prism_stats.welfare import (
     exclusion_gaps,
     expected_gaps,
@@ -50,17 +47,8 @@ from prism_stats.welfare import (
     true_welfare,
 )
 
-PARTICIPANTS = int(os.environ.get("PRISM_NB_PARTICIPANTS", "1500"))
-SEED = int(os.environ.get("PRISM_NB_SEED", "20240422"))
-CHAINS = int(os.environ.get("PRISM_NB_CHAINS", "2"))
-DRAWS = int(os.environ.get("PRISM_NB_DRAWS", "1000"))
-TUNE = int(os.environ.get("PRISM_NB_TUNE", "1000"))
-REPLICATES = int(os.environ.get("PRISM_NB_REPLICATES", "1000"))
-WORK = Path(os.environ.get("PRISM_NB_WORKDIR") or Path(tempfile.gettempdir()) / "prism-stats-notebooks")
-if os.environ.get("PRISM_NB_DATA"):
-    DATA = Path(os.environ["PRISM_NB_DATA"])
-else:
-    DATA = ensure_synthetic(WORK / f"synthetic-{PARTICIPANTS}-{SEED}", PARTICIPANTS, SEED)
+nb = NotebookSettings.from_env()
+DATA = nb.data_folder()
 data = load_prism(DATA)
 
 # %% [markdown]
@@ -71,7 +59,7 @@ data = load_prism(DATA)
 # countries. The juries are shared by all rules and targets (paired comparisons).
 
 # %%
-design = run_juries(data, ["uk", "us"], n_replicates=REPLICATES, seed=1)
+design = run_juries(data, ["uk", "us"], n_replicates=nb.replicates, seed=1)
 design_summary = summarise_welfare(design)
 design_summary.query("country == 'uk' and rule == 'mean'")
 
@@ -97,8 +85,8 @@ fosd_table(design).query("rule == 'mean' and country == 'uk'")[
 # country's adult population rather than about the few hundred REP raters.
 
 # %%
-run = cached_fit(data, "ratings", cache_dir=WORK / "runs", chains=CHAINS, draws=DRAWS, tune=TUNE)
-model = {c: model_welfare(run, c, replicates=REPLICATES, draws=min(200, CHAINS * DRAWS), seed=1)
+run = nb.fit(data, "ratings")
+model = {c: model_welfare(run, c, replicates=nb.replicates, draws=min(200, nb.chains * nb.draws), seed=1)
          for c in ("uk", "us")}
 model_summary = summarise_welfare(xr.concat(list(model.values()), dim="country"))
 model_summary.query("rule == 'mean' and target == 'all'")
@@ -128,7 +116,7 @@ plot_exclusion_gaps(gaps.rename(columns={"p_negative": "p_worse"}).assign(n_pair
 params_file = DATA / "truth" / "params.nc"
 if params_file.is_file():
     truth_params = xr.load_dataset(params_file)
-    truth = true_welfare(truth_params, "uk", replicates=REPLICATES, seed=1)
+    truth = true_welfare(truth_params, "uk", replicates=nb.replicates, seed=1)
     true_gaps = exclusion_gaps(truth).query("rule == 'mean'")[["target", "pool", "gap_mean"]]
     est = gaps.query("rule == 'mean'")[["target", "pool", "gap_mean", "gap_q05", "gap_q95"]]
     check = est.merge(true_gaps.rename(columns={"gap_mean": "true_gap"}), on=["target", "pool"])

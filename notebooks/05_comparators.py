@@ -30,9 +30,6 @@
 # Settings as in notebook 02. The cached run of notebook 02 is reused when it matches.
 
 # %%
-import os
-import tempfile
-from pathlib import Path
 
 from prism_stats.comparators import (
     comparison_table,
@@ -40,21 +37,13 @@ from prism_stats.comparators import (
     response_feature_regression,
 )
 from prism_stats.data import load_prism
-from prism_stats.pipeline import cached_fit, ensure_synthetic
+from prism_stats.pipeline import NotebookSettings
 from prism_stats.poststrat import poststratify
 from prism_stats.report import plot_raking_balance
 from prism_stats.weights import default_participant_weights, weighted_llm_estimates
 
-PARTICIPANTS = int(os.environ.get("PRISM_NB_PARTICIPANTS", "1500"))
-SEED = int(os.environ.get("PRISM_NB_SEED", "20240422"))
-CHAINS = int(os.environ.get("PRISM_NB_CHAINS", "2"))
-DRAWS = int(os.environ.get("PRISM_NB_DRAWS", "1000"))
-TUNE = int(os.environ.get("PRISM_NB_TUNE", "1000"))
-WORK = Path(os.environ.get("PRISM_NB_WORKDIR") or Path(tempfile.gettempdir()) / "prism-stats-notebooks")
-if os.environ.get("PRISM_NB_DATA"):
-    DATA = Path(os.environ["PRISM_NB_DATA"])
-else:
-    DATA = ensure_synthetic(WORK / f"synthetic-{PARTICIPANTS}-{SEED}", PARTICIPANTS, SEED)
+nb = NotebookSettings.from_env()
+DATA = nb.data_folder()
 data = load_prism(DATA)
 
 # %% [markdown]
@@ -81,12 +70,12 @@ weighted_llm_estimates(data.ratings, weights["uk"]).sort_values("mean_rating", a
 # ## Raw vs REP vs raked vs MRP
 
 # %%
-run = cached_fit(data, "ratings", cache_dir=WORK / "runs", chains=CHAINS, draws=DRAWS, tune=TUNE)
+run = nb.fit(data, "ratings")
 comparisons = {}
 for c in ("uk", "us"):
     mrp = poststratify(run, c, data=data).summary()
     comparisons[c] = comparison_table(data.participants, data.ratings, c, weighting=weights[c],
-                                      poststrat=mrp, rng=SEED)
+                                      poststrat=mrp, rng=nb.seed)
 comparisons["uk"].table.head(10)
 
 # %% [markdown]

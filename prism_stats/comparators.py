@@ -35,6 +35,7 @@ from scipy import stats
 
 from prism_stats import vocab
 from prism_stats._io import write_text_atomic
+from prism_stats.report.tables import latex_table, markdown_table
 from prism_stats.weights import WeightingResult, weighted_llm_estimates
 
 # --- response features ------------------------------------------------------------------------
@@ -291,13 +292,13 @@ class RegressionTable:
         """A Markdown table of the coefficients with the fit statistics below."""
         return (
             f"**{self.name}** (outcome: {self.outcome})\n\n"
-            + _markdown_table(self._display(), align="lrrr")
+            + markdown_table(self._display(), align="lrrr")
             + f"\n{self._footer()}\n"
         )
 
     def to_latex(self, label: str | None = None) -> str:
         """A booktabs LaTeX table of the coefficients."""
-        return _latex_table(
+        return latex_table(
             self._display(),
             align="lrrr",
             caption=f"{self.name} (outcome: {self.outcome}). {self._footer()} "
@@ -593,15 +594,15 @@ class Comparison:
         """Both tables as Markdown."""
         return (
             f"## {self.country.upper()}: LLM ratings under four estimators\n\n"
-            + _markdown_table(self._display(), align="lrllll" + "r" * len(ESTIMATORS))
+            + markdown_table(self._display(), align="lrllll" + "r" * len(ESTIMATORS))
             + f"\n{self._caption()}\n\n### Rank correlations\n\n"
-            + _markdown_table(self._rank_display(), align="lrrr")
+            + markdown_table(self._rank_display(), align="lrrr")
         )
 
     def to_latex(self) -> str:
         """Both tables as booktabs LaTeX."""
         return (
-            _latex_table(
+            latex_table(
                 self._display(),
                 align="lrllll" + "r" * len(ESTIMATORS),
                 caption=self._caption(),
@@ -610,7 +611,7 @@ class Comparison:
                 + [f"\\#{e}" for e in ESTIMATORS],
             )
             + "\n"
-            + _latex_table(
+            + latex_table(
                 self._rank_display(),
                 align="lrrr",
                 caption=f"Rank correlations between estimators, {self.country.upper()}.",
@@ -773,66 +774,6 @@ def comparison_table(
             "n_ratings_rep": int(rep_est["n_ratings"].sum()),
         },
     )
-
-
-# --- small table writers ----------------------------------------------------------------------
-
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
-
-
-def latex_escape(text: str) -> str:
-    """Escape LaTeX special characters."""
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
-
-
-def _latex_table(
-    df: pd.DataFrame,
-    *,
-    align: str,
-    caption: str,
-    label: str | None,
-    header: list[str] | None = None,
-) -> str:
-    head = header if header is not None else [latex_escape(c) for c in df.columns]
-    lines = [
-        r"\begin{table}[htbp]",
-        r"\centering",
-        rf"\caption{{{latex_escape(caption)}}}",
-    ]
-    if label:
-        lines.append(rf"\label{{{label}}}")
-    lines += [
-        rf"\begin{{tabular}}{{{align}}}",
-        r"\toprule",
-        " & ".join(head) + r" \\",
-        r"\midrule",
-    ]
-    for row in df.itertuples(index=False):
-        lines.append(" & ".join(latex_escape(v) for v in row) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
-    return "\n".join(lines)
-
-
-def _markdown_table(df: pd.DataFrame, *, align: str) -> str:
-    marks = {"l": ":---", "r": "---:", "c": ":---:"}
-    lines = [
-        "| " + " | ".join(str(c) for c in df.columns) + " |",
-        "|" + "|".join(marks[a] for a in align) + "|",
-    ]
-    for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def write_country_comparison(

@@ -123,6 +123,34 @@ ETHNICITY_SIMPLIFIED: tuple[str, ...] = (
     PREFER_NOT,
 )
 
+#: ``religion.categorised`` -> ``religion.simplified`` (codebook; SPEC §1.2).
+RELIGION_SIMPLIFIED_FROM_CATEGORISED: dict[str, str] = {
+    "Non-religious": "No Affiliation",
+    "Agnostic": "No Affiliation",
+    "Spiritual": "No Affiliation",
+    "Christian": "Christian",
+    "Jewish": "Jewish",
+    "Muslim": "Muslim",
+    "Buddhist": "Other",
+    "Folk religion": "Other",
+    "Hindu": "Other",
+    "Sikh": "Other",
+    "Other": "Other",
+    PREFER_NOT: PREFER_NOT,
+}
+#: ``ethnicity.categorised`` -> ``ethnicity.simplified`` (codebook; SPEC §1.2).
+ETHNICITY_SIMPLIFIED_FROM_CATEGORISED: dict[str, str] = {
+    "White": "White",
+    "Black / African": "Black",
+    "Hispanic / Latino": "Hispanic",
+    "Asian": "Asian",
+    "Mixed": "Mixed",
+    "Middle Eastern / Arab": "Other",
+    "Indigenous / First Peoples": "Other",
+    "Other": "Other",
+    PREFER_NOT: PREFER_NOT,
+}
+
 # --- census harmonisation -----------------------------------------------------------------
 
 #: Sexes of the census frames. Non-binary and "Prefer not to say" participants have no

@@ -10,17 +10,7 @@ import pandas as pd
 from prism_stats import vocab
 
 PNTS = vocab.PREFER_NOT
-SIMPLIFIED_FROM_CATEGORISED = {
-    "White": "White",
-    "Black / African": "Black",
-    "Hispanic / Latino": "Hispanic",
-    "Asian": "Asian",
-    "Mixed": "Mixed",
-    "Middle Eastern / Arab": "Other",
-    "Indigenous / First Peoples": "Other",
-    "Other": "Other",
-    PNTS: PNTS,
-}
+SIMPLIFIED_FROM_CATEGORISED = vocab.ETHNICITY_SIMPLIFIED_FROM_CATEGORISED
 
 
 def make_participants(n: int = 400, seed: int = 0) -> pd.DataFrame:

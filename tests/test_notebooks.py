@@ -39,7 +39,7 @@ def test_the_five_notebooks_are_py_percent_files_without_ipynb():
         nb = jupytext.read(path)
         assert nb.cells[0].cell_type == "markdown"
         code = [c.source for c in nb.cells if c.cell_type == "code"]
-        assert "PRISM_NB_PARTICIPANTS" in code[0], f"{path.name}: settings belong in the first code cell"
+        assert "NotebookSettings.from_env()" in code[0], f"{path.name}: settings belong in the first code cell"
         assert all("prism_stats._" not in c and "from prism_stats.report.supplement import _" not in c
                    for c in code), f"{path.name} uses a private module"
 

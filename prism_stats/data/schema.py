@@ -132,33 +132,9 @@ METADATA_COLUMNS: tuple[str, ...] = (
     "system_string",
 )
 
-#: ``religion.categorised`` -> ``religion.simplified`` (SPEC §1.2).
-RELIGION_SIMPLIFIED_FROM_CATEGORISED: dict[str, str] = {
-    "Non-religious": "No Affiliation",
-    "Agnostic": "No Affiliation",
-    "Spiritual": "No Affiliation",
-    "Christian": "Christian",
-    "Jewish": "Jewish",
-    "Muslim": "Muslim",
-    "Buddhist": "Other",
-    "Folk religion": "Other",
-    "Hindu": "Other",
-    "Sikh": "Other",
-    "Other": "Other",
-    PNTS: PNTS,
-}
-#: ``ethnicity.categorised`` -> ``ethnicity.simplified`` (SPEC §1.2).
-ETHNICITY_SIMPLIFIED_FROM_CATEGORISED: dict[str, str] = {
-    "White": "White",
-    "Black / African": "Black",
-    "Hispanic / Latino": "Hispanic",
-    "Asian": "Asian",
-    "Mixed": "Mixed",
-    "Middle Eastern / Arab": "Other",
-    "Indigenous / First Peoples": "Other",
-    "Other": "Other",
-    PNTS: PNTS,
-}
+# The categorised -> simplified maps are vocabularies (shared with the generator).
+RELIGION_SIMPLIFIED_FROM_CATEGORISED = vocab.RELIGION_SIMPLIFIED_FROM_CATEGORISED
+ETHNICITY_SIMPLIFIED_FROM_CATEGORISED = vocab.ETHNICITY_SIMPLIFIED_FROM_CATEGORISED
 
 # --- survey.jsonl ---------------------------------------------------------------------------
 

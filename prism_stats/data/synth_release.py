@@ -195,31 +195,8 @@ def _location(birth: str, reside: str) -> dict:
     }
 
 
-_RELIGION_SIMPLE = {
-    "Non-religious": "No Affiliation",
-    "Agnostic": "No Affiliation",
-    "Spiritual": "No Affiliation",
-    "Christian": "Christian",
-    "Jewish": "Jewish",
-    "Muslim": "Muslim",
-    "Buddhist": "Other",
-    "Folk religion": "Other",
-    "Hindu": "Other",
-    "Sikh": "Other",
-    "Other": "Other",
-    PNTS: PNTS,
-}
-_ETHNICITY_SIMPLE = {
-    "White": "White",
-    "Black / African": "Black",
-    "Hispanic / Latino": "Hispanic",
-    "Asian": "Asian",
-    "Mixed": "Mixed",
-    "Middle Eastern / Arab": "Other",
-    "Indigenous / First Peoples": "Other",
-    "Other": "Other",
-    PNTS: PNTS,
-}
+_RELIGION_SIMPLE = vocab.RELIGION_SIMPLIFIED_FROM_CATEGORISED
+_ETHNICITY_SIMPLE = vocab.ETHNICITY_SIMPLIFIED_FROM_CATEGORISED
 
 
 def survey_records(

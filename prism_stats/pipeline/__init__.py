@@ -21,6 +21,7 @@ from typing import Any
 
 from .config import DEFAULTS, ConfigError, PipelineConfig, load_config
 from .data import cached_fit, ensure_synthetic, release_hash
+from .notebook import NotebookSettings
 from .engine import (
     MANIFEST_FILE,
     ConsoleReporter,
@@ -38,6 +39,7 @@ from .stages import build_stages, stage_names
 __all__ = [
     "DEFAULTS",
     "MANIFEST_FILE",
+    "NotebookSettings",
     "ConfigError",
     "ConsoleReporter",
     "PipelineConfig",

@@ -197,15 +197,19 @@ def latex_escape(text: Any) -> str:
     return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
 
 
-def latex_table(df: pd.DataFrame, *, align: str, caption: str, label: str | None = None) -> str:
-    """A booktabs table: ``\\toprule``, header, ``\\midrule``, rows, ``\\bottomrule``."""
+def latex_table(df: pd.DataFrame, *, align: str, caption: str, label: str | None = None,
+                header: Sequence[str] | None = None) -> str:
+    """A booktabs table: ``\\toprule``, header, ``\\midrule``, rows, ``\\bottomrule``.
+
+    *header* replaces the escaped column names with ready-made LaTeX (e.g. ``$n$``).
+    """
     if len(align) != df.shape[1]:
         raise ValueError(f"align {align!r} has {len(align)} columns, the table {df.shape[1]}")
     lines = [r"\begin{table}[htbp]", r"\centering", r"\small", rf"\caption{{{latex_escape(caption)}}}"]
     if label:
         lines.append(rf"\label{{{label}}}")
-    lines += [rf"\begin{{tabular}}{{{align}}}", r"\toprule",
-              " & ".join(latex_escape(c) for c in df.columns) + r" \\", r"\midrule"]
+    head = list(header) if header is not None else [latex_escape(c) for c in df.columns]
+    lines += [rf"\begin{{tabular}}{{{align}}}", r"\toprule", " & ".join(head) + r" \\", r"\midrule"]
     for row in df.itertuples(index=False):
         lines.append(" & ".join(latex_escape(v) for v in row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]

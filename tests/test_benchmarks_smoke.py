@@ -1,0 +1,138 @@
+"""Smoke tests of the benchmark scripts in ``benchmarks/`` (so that they cannot rot).
+
+The fast tests import each script's ``main`` and run it with ``--dry-run``, and check the
+helpers that compute printed figures (growth exponent, posterior shift, tables) against
+hand-computed values. The ``slow`` tests run every script end to end at a trivial size
+(40 participants, 30 tuning + 30 draws, tiny welfare grid) with the data cache in a
+temporary folder; they check that every figure the issue asks for is produced, not the
+timings themselves (no timing assertions in tests).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+SCRIPTS = ("fit_scaling", "fit_variants", "postprocess")
+
+
+def load(name: str):
+    """Import ``benchmarks/<name>.py`` as a module."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRISM_BENCH_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_dry_run_prints_plan(name, capsys, cache):
+    assert load(name).main(["--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "cores" in out and "load average" in out  # machine description and load
+    assert "would" in out
+
+
+def test_dry_run_lists_every_size_and_variant(capsys, cache):
+    load("fit_scaling").main(["--dry-run"])
+    out = capsys.readouterr().out
+    for n in (150, 500, 1500, 5000, 15000):
+        assert f"would fit {n} participants" in out
+    variants = load("fit_variants")
+    variants.main(["--dry-run"])
+    out = capsys.readouterr().out
+    for v in variants.VARIANTS:
+        assert f"would run {v}:" in out
+    assert "PYTENSOR_FLAGS" in out  # the float32 variant runs under its own flags
+
+
+def test_growth_exponent_and_helpers():
+    sys.path.insert(0, str(BENCH))
+    from _common import growth_exponent, print_table
+
+    x = [1e3, 1e4, 1e5]
+    assert growth_exponent(x, [v**1.5 for v in x]) == pytest.approx(1.5)
+    assert growth_exponent(x, [3 * v for v in x]) == pytest.approx(1.0)
+    assert math.isnan(growth_exponent([10.0], [1.0]))
+    variants = load("fit_variants")
+    base = {"a": {"mean": [0.0, 1.0], "sd": [1.0, 2.0]}, "b": {"mean": [5.0], "sd": [0.5]}}
+    other = {"a": {"mean": [0.1, 2.0], "sd": [1.0, 2.0]}, "b": {"mean": [5.4], "sd": [0.5]}}
+    shift, where = variants.shift_from(base, other)
+    assert shift == pytest.approx(0.8) and where == "b"
+
+
+def test_print_table_formats(capsys):
+    sys.path.insert(0, str(BENCH))
+    from _common import print_table
+
+    print_table([{"a": 1.23456, "b": None}], [("a", "A", ".2f"), ("b", "B", "")])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("| A") and "1.23" in lines[2] and "-" in lines[2]
+
+
+@pytest.mark.slow
+@pytest.mark.mcmc
+def test_fit_scaling_end_to_end(cache, capsys):
+    out_json = cache / "scaling.json"
+    rc = load("fit_scaling").main(["--sizes", "40", "60", "--draws", "30", "--tune", "30",
+                                   "--json", str(out_json)])
+    assert rc == 0
+    res = json.loads(out_json.read_text())
+    assert [f["participants"] for f in res["fits"]] == [40, 60]
+    for f in res["fits"]:
+        for key in ("compile_s", "sampling_s", "wall_s", "min_ess_bulk", "min_ess_tail",
+                    "ess_per_s", "max_rhat", "divergences", "peak_rss_mb", "load1_before"):
+            assert f[key] is not None, key
+        assert f["n_ratings"] > 0 and f["peak_rss_mb"] > 50
+    assert set(res["exponents"])  # growth exponents were computed
+    out = capsys.readouterr().out
+    assert "Growth exponents" in out and "peak RSS MB" in out
+
+
+@pytest.mark.slow
+@pytest.mark.mcmc
+def test_fit_variants_end_to_end(cache):
+    # One variant per code path (the others differ only in their spec or sampler settings,
+    # which the dry run lists): fit(), the non-aggregated pieces with a spec change, a
+    # variant with its own environment, and compile-once reuse.
+    out_json = cache / "variants.json"
+    rc = load("fit_variants").main(["--participants", "40", "--draws", "30", "--tune", "30",
+                                    "--variants", "default", "full_noncentered", "float32", "reuse",
+                                    "--json", str(out_json)])
+    res = json.loads(out_json.read_text())
+    assert res["failures"] == [] and rc == 0
+    by = {r["variant"]: r for r in res["variants"]}
+    assert set(by) == {"default", "full_noncentered", "float32"}
+    # the non-aggregated design has one cell per rating; the default collapses them
+    full = by["full_noncentered"]
+    assert full["n_cells"] == full["n_ratings"] > by["default"]["n_cells"]
+    assert full["parameterisation"]["participant"] == "noncentered"
+    assert by["float32"]["graph"]["floatX"] == "float32"
+    assert by["default"]["shift_sd"] == 0.0
+    assert res["reuse"]["second"]["min_ess_bulk"] > 0 and res["reuse"]["intercept_shift"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.mcmc
+def test_postprocess_end_to_end(cache):
+    out_json = cache / "post.json"
+    rc = load("postprocess").main(["--participants", "40", "--fit-draws", "30", "--fit-tune", "30",
+                                   "--replicates", "20", "--draws", "20", "--json", str(out_json)])
+    assert rc == 0
+    r = json.loads(out_json.read_text())["postprocess"]
+    assert set(r["mrp"]) == {"uk", "us"}
+    sizes = r["welfare_mean"]["per_country"]["uk"]["sizes"]
+    assert sizes["replicate"] == 20 and sizes["scheme"] == 7 and sizes["target"] == 4
+    assert r["welfare_3rules"]["per_country"]["us"]["sizes"]["rule"] == 3
+    assert r["mrp_plus_welfare_mean_s"] > 0
