@@ -21,7 +21,6 @@ frequentist cross-check.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,9 +33,9 @@ import xarray as xr
 
 from .. import census, vocab
 from .._io import atomic_path, now_iso, package_versions, write_json_atomic
-from .design import DesignError, _levels, _VOCABULARIES
+from .design import _VOCABULARIES, DesignError, _levels
 from .fit import sample_model
-from .rating import RAW_SUFFIX, _effect, stacked
+from .rating import _effect, is_raw, stacked
 from .spec import DEMOGRAPHIC_COLUMNS
 
 SLOTS = ("a", "b", "c", "d")
@@ -192,15 +191,15 @@ def fit_choice(data: Any, *, factors: tuple[str, ...] = CHOICE_FACTORS_DEFAULT, 
     raw, timings = sample_model(model, {"sampler": sampler, "chains": chains, "draws": draws,
                                         "tune": tune, "seed": seed}, progress=progress)
     post = raw["posterior"].to_dataset()
-    post = post.drop_vars([v for v in post.data_vars if v.endswith(RAW_SUFFIX) or v == "pair_z"])
+    post = post.drop_vars([v for v in post.data_vars if is_raw(v) or v == "pair_z"])
     stats = raw["sample_stats"].to_dataset()
     stats = stats.drop_vars([v for v in stats.data_vars if stats[v].dtype == object])
     idata = xr.DataTree.from_dict({"posterior": post, "sample_stats": stats})
     meta = {"kind": "choice-model run", "created_at": now_iso(), "factors": list(factors),
             "heterogeneity": heterogeneity, "subset": subset, "seed": seed,
             "sampling": {"chains": chains, "draws": draws, "tune": tune, "sampler": sampler},
-            "data_hash": str(getattr(data, "data_hash", "")), "n_sets": int(len(design.chosen)),
-            "n_pairs": int(len(design.pair_llm)), "excluded": design.excluded,
+            "data_hash": str(getattr(data, "data_hash", "")), "n_sets": len(design.chosen),
+            "n_pairs": len(design.pair_llm), "excluded": design.excluded,
             "timings": timings, "versions": package_versions()}
     run = ChoiceRun(idata=idata, design=design, meta=meta)
     if out is not None:
@@ -290,5 +289,5 @@ def conditional_logit_crosscheck(run: ChoiceRun, data: Any) -> pd.DataFrame:
         "clogit_se_vs_ref": se,
     })
     table.attrs["correlation"] = float(np.corrcoef(table["bayes_mean"], table["clogit"])[0, 1])
-    table.attrs["n_sets"] = int(len(d.chosen))
+    table.attrs["n_sets"] = len(d.chosen)
     return table

@@ -27,7 +27,6 @@ from .design import select_ratings
 from .fit import Run
 from .spec import DEMOGRAPHIC_COLUMNS
 
-
 #: Demographic levels with fewer raters than this are merged in the REML design.
 MIN_LEVEL_PARTICIPANTS = 10
 
@@ -94,7 +93,7 @@ def mixedlm_crosscheck(run: Run, data: Any) -> pd.DataFrame:
     table = bayes.merge(table, on="llm", how="inner")
     table = table.loc[:, ["llm", "bayes_mean", "bayes_q05", "bayes_q95", "reml", "reml_se"]]
     table.attrs["correlation"] = float(np.corrcoef(table["bayes_mean"], table["reml"])[0, 1])
-    table.attrs["n_ratings"] = int(len(frame))
+    table.attrs["n_ratings"] = len(frame)
     table.attrs["sigma_participant_reml"] = float(np.sqrt(res.cov_re.iloc[0, 0]))
     table.attrs["sigma_reml"] = float(np.sqrt(res.scale))
     return table

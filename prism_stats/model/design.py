@@ -289,7 +289,7 @@ def build_design(data: Any, spec: ModelSpec, *, collapse: bool = True) -> Design
         coords=coords,
         cells=cells,
         participant_levels=pd.DataFrame(plev),
-        n_ratings=int(len(kept)),
+        n_ratings=len(kept),
         filtered=filtered,
         data_hash=data_hash,
     )

@@ -25,7 +25,7 @@ import xarray as xr
 
 from .design import HIGH, LOW, Design
 from .fit import Run
-from .rating import RAW_SUFFIX, build_model, n_samples, simulate_cells, simulate_ratings
+from .rating import build_model, is_raw, n_samples, simulate_cells, simulate_ratings
 from .spec import ModelSpec
 
 RHAT_MAX = 1.01
@@ -246,7 +246,7 @@ def prior_samples(design: Design, spec: ModelSpec, n_draws: int = 200, seed: int
         prior = pm.sample_prior_predictive(draws=n_draws, random_seed=seed, var_names=[
             v.name for v in model.free_RVs + model.deterministics])
     ds = prior["prior"].to_dataset() if isinstance(prior, xr.DataTree) else prior.prior
-    ds = ds.drop_vars([v for v in ds.data_vars if v.endswith(RAW_SUFFIX)])
+    ds = ds.drop_vars([v for v in ds.data_vars if is_raw(v)])
     if "participant_effect" not in ds:
         rng = np.random.default_rng([seed, 2])
         tau = ds["sigma_participant"]

@@ -26,7 +26,7 @@ import xarray as xr
 from .. import __version__
 from .._io import atomic_path, now_iso, package_versions, write_json_atomic
 from .design import Design, build_design
-from .rating import RAW_SUFFIX, build_model, draw_participant_effects, participant_loglik
+from .rating import build_model, draw_participant_effects, is_raw, participant_loglik
 from .spec import ModelSpec, load_spec
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ def sample_model(model, settings: dict[str, Any], progress: bool = True) -> tupl
 def _tidy_idata(idata: xr.DataTree, design: Design) -> xr.DataTree:
     """Keep the groups a run needs, drop sampler-internal variables, add the design."""
     post = idata["posterior"].to_dataset()
-    post = post.drop_vars([v for v in post.data_vars if v.endswith(RAW_SUFFIX)])
+    post = post.drop_vars([v for v in post.data_vars if is_raw(v)])
     stats = idata["sample_stats"].to_dataset()
     # Object-dtype stats (divergence messages) cannot go to netCDF; their content is kept
     # in the numeric divergence fields.

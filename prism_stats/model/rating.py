@@ -23,9 +23,13 @@ Identification (documented choice per factor, ecosystem.md §B.3):
 - LLM x demographic matrices are zero-sum over *both* axes (LLMs equally weighted,
   levels rating-weighted), so ``llm_effect`` is the LLM's average over the raters and the
   interaction is pure heterogeneity;
-- **centred** for data-rich factors (21 LLMs with ~1,400 opening ratings each, countries,
-  conversation types, demographic main effects), **non-centred** for the sparse ones
-  (1,500 participants with ~20 ratings each; LLM x level cells with few ratings). The spec's
+- **centred** for data-rich factors (21 LLMs with ~1,400 opening ratings each, conversation
+  types), **non-centred** for sparse ones (LLM x level cells), participants **marginalized**
+  out of the Gaussian likelihood in closed form (and redrawn from their exact conditional
+  posterior), and countries **mixed**: the few countries holding >= 5% of the ratings are
+  centred, the many small ones non-centred. On the PRISM-size synthetic data the mixed
+  country parameterisation raised the bulk-ESS of ``sigma_country`` from 320-375
+  (all non-centred) or ~140 (all centred) to 460-600 of 2,000 draws (seeds 3 and 7). The spec's
   ``[parameterisation]`` table can override any family.
 
 Likelihoods (both collapsed exactly onto the cells of :mod:`prism_stats.model.design`):
@@ -36,6 +40,8 @@ Likelihoods (both collapsed exactly onto the cells of :mod:`prism_stats.model.de
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pymc as pm
@@ -48,6 +54,11 @@ from .spec import ModelSpec
 
 #: Posterior variables that are sampler internals of the non-centred parameterisation.
 RAW_SUFFIX = "_z"
+
+
+def is_raw(name: str) -> bool:
+    """Whether *name* is a sampler-internal raw variable (``x_z``, ``x_z_c``, ``x_z_nc``)."""
+    return re.search(rf"{RAW_SUFFIX}(_n?c)?$", name) is not None
 
 
 def _effect(name: str, scale, dims: tuple[str, ...], centered: bool, zerosum_axes: int = 1,
@@ -80,12 +91,16 @@ def _effect(name: str, scale, dims: tuple[str, ...], centered: bool, zerosum_axe
         model.add_coord(free_dim, [model.coords[factor][i] for i in free])
     # zero-sum over the LLM dim (first of two), none over the free levels
     raw_dims = (free_dim, dims[0]) if len(dims) == 2 else (free_dim,)
-    if len(dims) == 2:
+    if centered == "mixed":
+        value_free = _mixed_levels(name, scale, factor, [model.coords[factor][i] for i in free],
+                                   w[free] >= MIXED_MIN_SHARE, dims[0] if len(dims) == 2 else None)
+    elif len(dims) == 2:
         raw = pm.ZeroSumNormal(name + RAW_SUFFIX, sigma=scale if centered else 1.0, dims=raw_dims,
                                n_zerosum_axes=1)
+        value_free = raw if centered else scale * raw  # (free, llm)
     else:
         raw = pm.Normal(name + RAW_SUFFIX, 0.0, scale if centered else 1.0, dims=raw_dims)
-    value_free = raw if centered else scale * raw  # (free, [llm])
+        value_free = raw if centered else scale * raw  # (free,)
     w_free = pt.as_tensor_variable(w[free] / w[ref])
     value_ref = -pt.tensordot(w_free, value_free, axes=1)[None]  # (1, [llm])
     full = pt.concatenate([value_free, value_ref], axis=0)
@@ -94,6 +109,36 @@ def _effect(name: str, scale, dims: tuple[str, ...], centered: bool, zerosum_axe
     if len(dims) == 2:
         value = value.T
     return pm.Deterministic(name, value, dims=dims)
+
+
+#: Under the "mixed" parameterisation, levels with at least this share of the ratings are
+#: centred (their data pin them down), the others non-centred (the prior dominates).
+MIXED_MIN_SHARE = 0.05
+
+
+def _mixed_levels(name: str, scale, factor: str, labels: list, centred: np.ndarray,
+                  llm_dim: str | None = None):
+    """Per-level centred / non-centred coordinates of a hierarchical effect, in *labels* order.
+
+    With *llm_dim*, each level is a column over LLMs that sums to zero (an interaction).
+    """
+    model = pm.modelcontext(None)
+    parts, positions = [], []
+    for flag, suffix in ((True, "c"), (False, "nc")):
+        idx = np.flatnonzero(centred == flag)
+        if not len(idx):
+            continue
+        dim = f"{factor}_free_{suffix}"
+        if dim not in model.coords:
+            model.add_coord(dim, [labels[i] for i in idx])
+        raw_name, sd = f"{name}{RAW_SUFFIX}_{suffix}", scale if flag else 1.0
+        if llm_dim is None:
+            raw = pm.Normal(raw_name, 0.0, sd, dims=dim)
+        else:
+            raw = pm.ZeroSumNormal(raw_name, sigma=sd, dims=(dim, llm_dim), n_zerosum_axes=1)
+        parts.append(raw if flag else scale * raw)
+        positions.extend(idx)
+    return pt.concatenate(parts, axis=0)[np.argsort(np.array(positions))]
 
 
 def _scaled_interaction(name: str, scale, row_scale, factor: str, weights: np.ndarray):
@@ -108,6 +153,11 @@ def _scaled_interaction(name: str, scale, row_scale, factor: str, weights: np.nd
     w = pt.as_tensor_variable(np.asarray(weights, dtype=float))
     value = value - (value @ w)[:, None]
     return pm.Deterministic(name, value, dims=("llm", factor))
+
+
+def _centering(parameterisation: str) -> bool | str:
+    """``True`` (centred), ``False`` (non-centred) or ``"mixed"`` (per level, by data share)."""
+    return "mixed" if parameterisation == "mixed" else parameterisation == "centered"
 
 
 def _scale(name: str, spec: ModelSpec, family: str, prior_key: str):
@@ -169,7 +219,7 @@ def build_model(design: Design, spec: ModelSpec) -> pm.Model:
 
         if "country_effect" in effects:
             s = _scale("sigma_country", spec, "country", "sigma_country")
-            c = _effect("country_effect", s, ("country",), spec.param("country") == "centered",
+            c = _effect("country_effect", s, ("country",), _centering(spec.param("country")),
                         weights=design.level_weights("country"))
             eta = eta + c[design.cell_codes("country")]
 
@@ -189,7 +239,7 @@ def build_model(design: Design, spec: ModelSpec) -> pm.Model:
             if f"{f}_effect" not in effects:
                 continue
             s = _scale(f"sigma_{f}", spec, "demographic", "sigma_demographic")
-            e = _effect(f"{f}_effect", s, (f,), spec.param("demographic") == "centered",
+            e = _effect(f"{f}_effect", s, (f,), _centering(spec.param("demographic")),
                         weights=design.level_weights(f))
             eta = eta + e[design.cell_codes(f)]
 
@@ -206,7 +256,7 @@ def build_model(design: Design, spec: ModelSpec) -> pm.Model:
                 g = _scaled_interaction(f"llm_{f}", s, lam, f, design.level_weights(f))
             else:
                 s = _scale(f"sigma_llm_{f}", spec, "interaction", "sigma_interaction")
-                g = _effect(f"llm_{f}", s, ("llm", f), spec.param("interaction") == "centered",
+                g = _effect(f"llm_{f}", s, ("llm", f), _centering(spec.param("interaction")),
                             zerosum_axes=2, weights=design.level_weights(f))
             eta = eta + g[m_idx, design.cell_codes(f)]
 

@@ -393,7 +393,7 @@ def run_replicate(payload: Mapping[str, Any]) -> dict[str, Any]:
     import nutpie
 
     from ..model.diagnostics import prior_samples
-    from ..model.rating import RAW_SUFFIX, draw_participant_effects, simulate_cells
+    from ..model.rating import draw_participant_effects, is_raw, simulate_cells
     from ..model.spec import ModelSpec
 
     t_start = time.perf_counter()
@@ -434,7 +434,7 @@ def run_replicate(payload: Mapping[str, Any]) -> dict[str, Any]:
 
     t0 = time.perf_counter()
     post = idata["posterior"].to_dataset()
-    post = post.drop_vars([v for v in post.data_vars if v.endswith(RAW_SUFFIX)])
+    post = post.drop_vars([v for v in post.data_vars if is_raw(v)])
     if "participant_effect" not in post:
         post["participant_effect"] = draw_participant_effects(post, rep, fit_spec,
                                                               np.random.default_rng(s_draws))
