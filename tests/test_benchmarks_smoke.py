@@ -59,7 +59,7 @@ def test_dry_run_lists_every_size_and_variant(capsys, cache):
 
 def test_growth_exponent_and_helpers():
     sys.path.insert(0, str(BENCH))
-    from _common import growth_exponent, print_table
+    from _common import growth_exponent
 
     x = [1e3, 1e4, 1e5]
     assert growth_exponent(x, [v**1.5 for v in x]) == pytest.approx(1.5)

@@ -1,0 +1,113 @@
+"""Post-processing cost at PRISM size: MRP and the model-based welfare grid.
+
+Fits the main spec (nutpie, 2 chains x 1,000 tune + 1,000 draws) to the synthetic release
+of ``--participants`` (default 1,500) and saves the run under the benchmark cache, unless
+``--run`` names an existing run folder; then, in a fresh subprocess, times
+
+* MRP (:func:`prism_stats.poststrat.poststratify`) for the UK and the US: every census
+  cell and group, every posterior draw;
+* the model-based welfare grid (:func:`prism_stats.welfare.model_based.model_welfare`),
+  per country 7 schemes x 4 targets x ``--replicates`` juries x ``--draws`` posterior
+  draws, for the ``mean`` rule (the issue's grid) and for all three rules;
+* the library's default welfare call (3 rules, 200 draws) for reference,
+
+and prints the seconds, the sum MRP + grid against the 60 s target, and peak RSS.
+
+Usage::
+
+    ./dev.sh bench postprocess
+    ./dev.sh bench postprocess --run /tmp/prism-bench/runs/ratings_n1500
+    ./dev.sh bench postprocess --dry-run
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    DEFAULT_SEED,
+    cache_dir,
+    load1,
+    machine,
+    prepare_data,
+    print_machine,
+    print_table,
+    run_worker,
+    write_json,
+)
+
+TARGET_S = 60.0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="postprocess", description=__doc__.split("\n\n")[0])
+    p.add_argument("--participants", type=int, default=1500)
+    p.add_argument("--run", help="an existing run folder of the main spec on that data (skip the fit)")
+    p.add_argument("--replicates", type=int, default=1000)
+    p.add_argument("--draws", type=int, default=1000, help="posterior draws used by the welfare grid")
+    p.add_argument("--fit-draws", type=int, default=1000)
+    p.add_argument("--fit-tune", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--timeout", type=float, default=3600)
+    p.add_argument("--json", help="also write the raw results to this file")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, fit nothing")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    info = machine()
+    print_machine(info)
+    run_folder = args.run or str(cache_dir() / "runs" /
+                                 f"ratings_n{args.participants}_s{args.seed}_d{args.fit_draws}")
+    print(f"# MRP (uk, us) + welfare grid: 2 countries x 7 schemes x 4 targets x "
+          f"{args.replicates} replicates x {args.draws} draws; run {run_folder}")
+    if args.dry_run:
+        print(f"would fit the main spec on {args.participants} participants (unless --run) and "
+              f"post-process it")
+        return 0
+    data = prepare_data(args.participants, args.seed)
+    fit = None
+    if not args.run:
+        print(f"## fitting the main spec ({args.participants} participants, load {load1()})", flush=True)
+        fit = run_worker("fit", {"data": data["path"], "participants": args.participants,
+                                 "draws": args.fit_draws, "tune": args.fit_tune, "seed": args.seed,
+                                 "save": run_folder}, timeout=args.timeout)
+        print(f"fit: wall {fit['wall_s']:.1f} s (compile {fit['compile_s']:.1f}, sampling "
+              f"{fit['sampling_s']:.1f}), saved in {fit.get('save_s', 0):.1f} s", flush=True)
+    print(f"## post-processing (load {load1()})", flush=True)
+    r = run_worker("postprocess", {"data": data["path"], "run": run_folder,
+                                   "replicates": args.replicates, "draws": args.draws},
+                   timeout=args.timeout)
+    rows = []
+    for c, v in r["mrp"].items():
+        rows.append({"step": f"MRP {c} ({v['cells']} cells, {v['groups']} groups, "
+                             f"{r['posterior_samples']} draws)", "seconds": v["seconds"]})
+    for key, label in (("welfare_mean", "welfare grid, mean rule"),
+                       ("welfare_3rules", "welfare grid, 3 rules"),
+                       ("welfare_library_default", "welfare, library default call")):
+        for c, v in r[key]["per_country"].items():
+            sizes = v["sizes"]
+            rows.append({"step": f"{label} {c} (" + " x ".join(
+                f"{sizes.get(d, 1)} {d}" for d in ("rule", "scheme", "target", "replicate"))
+                + f" x {sizes.get('chain', 1) * sizes.get('draw', 1)} draws)", "seconds": v["seconds"]})
+    print_table(rows, [("step", "step", ""), ("seconds", "seconds", ".2f")])
+    total = r["mrp_plus_welfare_mean_s"]
+    print(f"\nMRP (2 countries) {r['mrp_s']:.1f} s + welfare grid (mean rule) "
+          f"{r['welfare_mean']['seconds']:.1f} s = {total:.1f} s  (target < {TARGET_S:.0f} s: "
+          f"{'met' if total < TARGET_S else 'MISSED'}); with all 3 rules "
+          f"{r['mrp_plus_welfare_3rules_s']:.1f} s")
+    print(f"peak RSS {r['peak_rss_mb']:.0f} MB; load {r['load1_before']} -> {r['load1_after']}; "
+          f"reading the run folder {r['load_run_s']:.1f} s (not counted)")
+    if fit:
+        fit.pop("posterior", None)  # keep the JSON small
+    write_json(args.json, {"machine": info, "args": vars(args), "fit": fit, "postprocess": r})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
