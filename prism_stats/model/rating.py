@@ -26,10 +26,10 @@ Identification (documented choice per factor, ecosystem.md §B.3):
 - **centred** for data-rich factors (21 LLMs with ~1,400 opening ratings each, conversation
   types), **non-centred** for sparse ones (LLM x level cells), participants **marginalized**
   out of the Gaussian likelihood in closed form (and redrawn from their exact conditional
-  posterior), and countries **mixed**: the few countries holding >= 5% of the ratings are
-  centred, the many small ones non-centred. On the PRISM-size synthetic data the mixed
-  country parameterisation raised the bulk-ESS of ``sigma_country`` from 320-375
-  (all non-centred) or ~140 (all centred) to 460-600 of 2,000 draws (seeds 3 and 7). The spec's
+  posterior), countries **non-centred** (most of the 38 have a handful of raters). A
+  "mixed" option centres the countries holding >= 5% of the ratings: it raised the
+  bulk-ESS of ``sigma_country`` from 320-375 to 460-600 of 2,000 draws on two seeds but
+  diverged on another (16-81 divergences), so it is not the default. The spec's
   ``[parameterisation]`` table can override any family.
 
 Likelihoods (both collapsed exactly onto the cells of :mod:`prism_stats.model.design`):
