@@ -11,12 +11,23 @@ Prints the figures behind the "done when" statements that need a PRISM-size fit:
   and the expected exclusion gaps against the generator's true gaps (simulated under the
   generator's own rating process).
 
-Usage: ``./dev.sh bench recovery [--participants 1500] [--seed 20240422] [--json FILE]``.
+With ``--skewed`` each release is also thinned to a deliberately skewed sample (every
+participant who is not a man under 45 is kept with probability ``--keep``, 0.3 by default,
+in every country), refitted, and the raw, raked and MRP means of the UK and US residents
+are compared with the truth: how far raking and MRP move the skewed raw means toward the
+census truth, over all LLMs and over the four with planted heterogeneity.
+
+With several ``--seeds`` (one synthetic release each; the truth differs between seeds) it
+ends with the figures pooled over seeds: one release is one draw of the sampling variation,
+and a single release can understate a planted effect by chance.
+
+Usage: ``./dev.sh bench recovery [--participants 1500] [--seeds 20240422 7 ...] [--skewed] [--json FILE]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -34,22 +45,9 @@ def rmse(x: pd.Series) -> float:
     return float(np.sqrt(np.mean(np.square(x))))
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--participants", type=int, default=1500)
-    ap.add_argument("--seed", type=int, default=20240422, help="seed of the synthetic data")
-    ap.add_argument("--spec", default="ratings")
-    ap.add_argument("--replicates", type=int, default=1000, help="juries per scheme")
-    ap.add_argument("--json", help="write the figures to this JSON file")
-    ap.add_argument("--dry-run", action="store_true", help="print the plan only")
-    args = ap.parse_args(argv)
-    info = machine()
-    print_machine(info)
-    if args.dry_run:
-        print(f"would synthesize {args.participants} participants (seed {args.seed}), fit "
-              f"{args.spec!r}, post-stratify, rake, cross-check and simulate welfare")
-        return 0
-
+def recover(participants: int, seed: int, spec: str, replicates: int, keep: float | None = None) -> dict:
+    """Synthesize one release, fit *spec*, and compare every estimate with the truth
+    (with *keep*, also the skewed-sample experiment of :func:`skewed_sample`)."""
     from prism_stats.comparators import comparison_table
     from prism_stats.data import load_prism
     from prism_stats.data.synth import synthesize
@@ -60,17 +58,17 @@ def main(argv: list[str] | None = None) -> int:
     from prism_stats.welfare import expected_gaps, model_welfare, true_welfare
 
     work = Path(tempfile.mkdtemp(prefix="prism-recovery-"))
-    synthesize(work, participants=args.participants, seed=args.seed)
+    synthesize(work, participants=participants, seed=seed)
     data = load_prism(work)
     truth_means = pd.read_csv(work / "truth" / "population_means.csv")
     truth_params = xr.open_dataset(work / "truth" / "params.nc").load()
     t0 = time.perf_counter()
-    run = fit(data, args.spec, progress=False, out=work / "run")
+    run = fit(data, spec, progress=False, out=work / "run")
+    fit_s = time.perf_counter() - t0
     diag = diagnose(run)
-    print(f"\nfit {args.spec}: {time.perf_counter() - t0:.1f} s (load {load1()}); {diag.failures() or 'gate passed'}")
+    print(f"\n## data seed {seed}: fit {spec}: {fit_s:.1f} s (load {load1()}); "
+          f"{diag.failures() or 'gate passed'}")
 
-    out: dict = {"machine": info, "participants": args.participants, "seed": args.seed,
-                 "spec": args.spec, "diagnostics": diag.to_dict() | {"per_variable": None}}
     mrp_rows, gap_rows, optimum_rows = [], [], []
     for country in ("uk", "us"):
         res = poststratify(run, country, data=data)
@@ -81,42 +79,202 @@ def main(argv: list[str] | None = None) -> int:
         comp = comp.set_index("llm") if "llm" in comp.columns else comp
         s["raked_mean"] = s["llm"].map(comp["raked_mean"]).where(s["group"] == "all")
         for group, g in s.groupby("group", sort=False):
-            row = {"country": country, "group": group,
+            row = {"seed": seed, "country": country, "group": group,
                    "coverage90": float(((g.q05 <= g.mean_true) & (g.mean_true <= g.q95)).mean()),
                    "rmse_mrp": rmse(g["mean"] - g.mean_true), "rmse_raw": rmse(g.raw_mean - g.mean_true),
                    "rmse_rep": rmse(g.rep_mean - g.mean_true)}
             if group == "all":
                 row["rmse_raked"] = rmse(g.raked_mean - g.mean_true)
             mrp_rows.append(row)
-            best_true = g.loc[g.mean_true.idxmax(), "llm"]
-            optimum_rows.append({"country": country, "group": group, "true_best": best_true,
+            ranked = g.sort_values("mean_true", ascending=False)
+            best_true = ranked["llm"].iloc[0]
+            optimum_rows.append({"seed": seed, "country": country, "group": group, "true_best": best_true,
+                                 "true_margin": float(ranked.mean_true.iloc[0] - ranked.mean_true.iloc[1]),
                                  "mrp_best": g.loc[g["mean"].idxmax(), "llm"],
                                  "p_best_of_true_best": float(g.loc[g.llm == best_true, "p_best"].iloc[0])})
-        mw = model_welfare(run, country, rules=("mean",), replicates=args.replicates, draws=200, seed=1)
-        tw = true_welfare(truth_params, country, rules=("mean",), replicates=4 * args.replicates, seed=1)
+        mw = model_welfare(run, country, rules=("mean",), replicates=replicates, draws=200, seed=1)
+        tw = true_welfare(truth_params, country, rules=("mean",), replicates=4 * replicates, seed=1)
         g = expected_gaps(mw).merge(expected_gaps(tw)[["rule", "target", "pool", "gap_mean"]],
                                     on=["rule", "target", "pool"], suffixes=("", "_true"))
         g["covered"] = (g.gap_q05 <= g.gap_mean_true) & (g.gap_mean_true <= g.gap_q95)
         g["same_sign"] = np.sign(g.gap_mean) == np.sign(g.gap_mean_true)
+        g.insert(0, "seed", seed)
         gap_rows.append(g)
 
     mrp = pd.DataFrame(mrp_rows)
     optima = pd.DataFrame(optimum_rows)
     gaps = pd.concat(gap_rows, ignore_index=True)
     cross = mixedlm_crosscheck(run, data)
-    pd.set_option("display.width", 160)
     print("\nMRP against the true census-population means (opening turn; 21 LLMs per row)")
-    print(mrp.round(3).to_string(index=False))
-    print("\nGroup-optimal LLMs (true optimum vs MRP posterior-mean optimum)")
-    print(optima.round(3).to_string(index=False))
+    print(mrp.drop(columns="seed").round(3).to_string(index=False))
+    print("\nGroup-optimal LLMs (true optimum and its margin over the runner-up vs the MRP "
+          "posterior-mean optimum)")
+    print(optima.drop(columns="seed").round(3).to_string(index=False))
     print(f"  match: {int((optima.true_best == optima.mrp_best).sum())} of {len(optima)}")
     print(f"\nLLM effects, Bayesian vs MixedLM (REML): correlation {cross.attrs['correlation']:.4f}")
     print("\nExpected exclusion gaps (mean rule, juries of 100): model 90% interval vs the generator's truth")
     print(gaps[["country", "target", "pool", "gap_mean", "gap_q05", "gap_q95", "gap_mean_true",
                 "covered", "same_sign"]].round(3).to_string(index=False))
     print(f"  covered: {int(gaps.covered.sum())} of {len(gaps)}; same sign: {int(gaps.same_sign.sum())} of {len(gaps)}")
-    out.update(mrp=mrp.to_dict(orient="records"), optima=optima.to_dict(orient="records"),
-               mixedlm_correlation=cross.attrs["correlation"], gaps=gaps.to_dict(orient="records"))
+    skew = skewed_sample(data, truth_means, spec, seed, keep, work) if keep is not None else None
+    shutil.rmtree(work, ignore_errors=True)
+    return {"seed": seed, "fit_s": fit_s, "skewed": skew, "diagnostics": diag.to_dict() | {"per_variable": None},
+            "mrp": mrp, "optima": optima, "gaps": gaps, "mixedlm_correlation": cross.attrs["correlation"]}
+
+
+def skewed_sample(data, truth_means: pd.DataFrame, spec: str, seed: int, keep: float, work: Path) -> pd.DataFrame:
+    """Thin the release toward young men, refit, and compare raw / raked / MRP with the truth.
+
+    Every participant who is not a man under 45 is kept with probability *keep* (seeded),
+    in every country. Returns one row per (country, LLM) with the three estimates and the
+    true census-population mean (group ``all``).
+    """
+    from prism_stats import vocab
+    from prism_stats.comparators import comparison_table
+    from prism_stats.model import diagnose, fit
+    from prism_stats.poststrat import poststratify
+    from prism_stats.weights import default_participant_weights
+
+    people = data.participants
+    favoured = (people["gender"].astype(str) == "Male") & people["age"].astype(str).isin(["18-24", "25-34", "35-44"])
+    rng = np.random.default_rng([seed, 45])
+    skewed = data.subset((favoured | (rng.random(len(people)) < keep)).to_numpy(), label=f"skewed(keep={keep})")
+    t0 = time.perf_counter()
+    run = fit(skewed, spec, progress=False, out=work / "run_skewed")
+    diag = diagnose(run)
+    print(f"\nSkewed sample: {len(skewed.participants)} of {len(people)} participants "
+          f"(men under 45 kept, others with p={keep}); fit {time.perf_counter() - t0:.1f} s; "
+          f"{diag.failures() or 'gate passed'}")
+    rows = []
+    for country in ("uk", "us"):
+        s = poststratify(run, country, data=skewed).summary()
+        s = s.loc[s.group == "all"].merge(truth_means, on=["country", "group", "llm"], suffixes=("", "_true"))
+        kept = skewed.participants
+        comp = comparison_table(kept, skewed.ratings, country,
+                                weighting=default_participant_weights(kept, country), poststrat=s).table
+        comp = comp.set_index("llm") if "llm" in comp.columns else comp
+        male = kept.loc[kept["reside_country"].astype(str) == vocab.COUNTRY_ISO3[country], "gender"]
+        s["raked_mean"] = s["llm"].map(comp["raked_mean"])
+        s["male_share"] = float((male.astype(str) == "Male").mean())
+        rows.append(s.assign(seed=seed)[["seed", "country", "llm", "raw_mean", "raked_mean", "mean", "q05", "q95",
+                                         "mean_true", "male_share"]])
+    table = pd.concat(rows, ignore_index=True)
+    print(movement(table).round(3).to_string(index=False))
+    return table
+
+
+#: The three estimators of a country's per-LLM means compared on skewed samples.
+ESTIMATORS: dict[str, str] = {"raw_mean": "raw", "raked_mean": "raked", "mean": "MRP"}
+
+
+def movement(table: pd.DataFrame) -> pd.DataFrame:
+    """Per country and LLM set: RMSE of raw, raked and MRP means against the truth, and the
+    share of the raw error each estimator removes (1 - RMSE / raw RMSE)."""
+    from prism_stats.data.synth_truth import PLANTED_LLMS
+
+    rows = []
+    for (country, subset), g in pd.concat([table.assign(subset="all 21"),
+                                           table.loc[table.llm.isin(PLANTED_LLMS)].assign(subset="planted 4")]
+                                          ).groupby(["country", "subset"], sort=False):
+        raw, raked, mrp = (rmse(g[c] - g.mean_true) for c in ("raw_mean", "raked_mean", "mean"))
+        rows.append({"country": country, "llms": subset, "rmse_raw": raw, "rmse_raked": raked, "rmse_mrp": mrp,
+                     "raked_removes": 1 - raked / raw, "mrp_removes": 1 - mrp / raw,
+                     "mrp_coverage90": float(((g.q05 <= g.mean_true) & (g.mean_true <= g.q95)).mean())})
+    return pd.DataFrame(rows)
+
+
+def bias_variance(table: pd.DataFrame) -> pd.DataFrame:
+    """Over releases, per country and LLM set: the mean squared bias and the mean variance of
+    each estimator's error (bias = mean error of an LLM over the releases, so the squared
+    bias still holds variance / releases of noise), and the mean signed error of each
+    planted LLM: raking trades variance for bias, MRP the other way round."""
+    from prism_stats.data.synth_truth import PLANTED_LLMS
+
+    err = table.assign(**{f"err_{c}": table[c] - table.mean_true for c in ESTIMATORS})
+    rows = []
+    for subset, sel in (("all 21", err), ("planted 4", err.loc[err.llm.isin(PLANTED_LLMS)])):
+        by_llm = sel.groupby(["country", "llm"], sort=False)
+        for c, name in ESTIMATORS.items():
+            stats = pd.DataFrame({"bias2": by_llm[f"err_{c}"].mean() ** 2, "var": by_llm[f"err_{c}"].var()})
+            for country, g in stats.groupby(level="country", sort=False):
+                rows.append({"country": country, "llms": subset, "estimator": name,
+                             "bias2": g.bias2.mean(), "variance": g["var"].mean()})
+    out = pd.DataFrame(rows)
+    signed = (err.loc[err.llm.isin(PLANTED_LLMS)].groupby(["country", "llm"], sort=False)
+              [[f"err_{c}" for c in ESTIMATORS]].mean().rename(columns=lambda c: ESTIMATORS[c[4:]]))
+    return out, signed.reset_index()
+
+
+def aggregate(results: list[dict]) -> dict[str, pd.DataFrame]:
+    """Figures pooled over data seeds: MRP coverage and RMSE per country and group, how far
+    raking and MRP move the raw means toward the truth, optimum recovery and gap coverage."""
+    mrp = pd.concat([r["mrp"] for r in results], ignore_index=True)
+    optima = pd.concat([r["optima"] for r in results], ignore_index=True)
+    gaps = pd.concat([r["gaps"] for r in results], ignore_index=True)
+    by_group = mrp.groupby(["country", "group"], sort=False)[
+        ["coverage90", "rmse_mrp", "rmse_raw", "rmse_rep", "rmse_raked"]].mean().reset_index()
+    optima["match"] = optima.true_best == optima.mrp_best
+    optimum = optima.groupby("group", sort=False).agg(
+        match=("match", "mean"), p_best_of_true_best=("p_best_of_true_best", "mean"),
+        true_margin=("true_margin", "mean")).reset_index()
+    gap = gaps.groupby(["target", "pool"], sort=False).agg(
+        covered=("covered", "mean"), same_sign=("same_sign", "mean"), gap_mean=("gap_mean", "mean"),
+        gap_mean_true=("gap_mean_true", "mean")).reset_index()
+    out = {"mrp": by_group, "optima": optimum, "gaps": gap}
+    if all(r["skewed"] is not None for r in results):
+        skewed = pd.concat([r["skewed"] for r in results], ignore_index=True)
+        out["skewed"] = movement(skewed)
+        out["skewed_bias_variance"], out["skewed_planted_errors"] = bias_variance(skewed)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--participants", type=int, default=1500)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[20240422],
+                    help="seeds of the synthetic releases (one fit each)")
+    ap.add_argument("--spec", default="ratings")
+    ap.add_argument("--replicates", type=int, default=1000, help="juries per scheme")
+    ap.add_argument("--skewed", action="store_true", help="also refit a deliberately skewed sample")
+    ap.add_argument("--keep", type=float, default=0.3, help="keep probability of the disfavoured participants")
+    ap.add_argument("--json", help="write the figures to this JSON file")
+    ap.add_argument("--dry-run", action="store_true", help="print the plan only")
+    args = ap.parse_args(argv)
+    info = machine()
+    print_machine(info)
+    if args.dry_run:
+        for seed in args.seeds:
+            print(f"would synthesize {args.participants} participants (seed {seed}), fit "
+                  f"{args.spec!r}, post-stratify, rake, cross-check and simulate welfare"
+                  + (f"; then refit a skewed sample (keep {args.keep})" if args.skewed else ""))
+        return 0
+
+    pd.set_option("display.width", 160)
+    results = [recover(args.participants, seed, args.spec, args.replicates, args.keep if args.skewed else None)
+               for seed in args.seeds]
+    out: dict = {"machine": info, "participants": args.participants, "seeds": args.seeds, "spec": args.spec,
+                 "releases": [{k: (v.to_dict(orient="records") if isinstance(v, pd.DataFrame) else v)
+                               for k, v in r.items()} for r in results]}
+    if len(results) > 1:
+        pooled = aggregate(results)
+        print(f"\n## Pooled over {len(results)} releases (seeds {', '.join(map(str, args.seeds))})")
+        print("\nMRP: mean coverage of the 90% intervals and mean RMSE over LLMs")
+        print(pooled["mrp"].round(3).to_string(index=False))
+        print("\nGroup optima: share matched, mean P(best) of the true optimum, mean true margin")
+        print(pooled["optima"].round(3).to_string(index=False))
+        print("\nExclusion gaps: share of releases covered / of the same sign, mean gaps")
+        print(pooled["gaps"].round(3).to_string(index=False))
+        gaps = pd.concat([r["gaps"] for r in results])
+        print(f"  covered: {int(gaps.covered.sum())} of {len(gaps)}; "
+              f"same sign: {int(gaps.same_sign.sum())} of {len(gaps)}")
+        if "skewed" in pooled:
+            print("\nSkewed samples: RMSE against the truth pooled over releases, share of the raw error removed")
+            print(pooled["skewed"].round(3).to_string(index=False))
+            print("\nSkewed samples: mean squared bias and mean variance of the errors over releases")
+            print(pooled["skewed_bias_variance"].round(3).to_string(index=False))
+            print("\nSkewed samples: mean signed error of the planted LLMs")
+            print(pooled["skewed_planted_errors"].round(3).to_string(index=False))
+        out["pooled"] = {k: v.to_dict(orient="records") for k, v in pooled.items()}
     write_json(args.json, out)
     return 0
 

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 from scipy import integrate, stats
+from tidy_sim import simulate_tidy
 
 from prism_stats.model import build_design, build_model, load_spec
 from prism_stats.model.rating import linear_predictor, participant_loglik
-from tidy_sim import simulate_tidy
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +121,29 @@ def test_marginalized_equals_multivariate_normal(small):
                                                              np.zeros((1, 1, len(design.coords["participant"]))))),
                             design, spec)
     assert float(ll.sum()) == pytest.approx(expected, rel=1e-10)
+
+
+@pytest.mark.parametrize("pooling", ["partial", "fixed", "per_llm"])
+def test_interactions_are_double_centred_and_enter_the_likelihood(small, pooling):
+    """Every LLM x demographic effect sums to zero over LLMs (equal weights) and over its
+    levels (the design's rating weights), whatever its pooling; the likelihood is the
+    Gaussian of the ratings under the resulting linear predictor."""
+    part, rat, _ = small
+    spec = load_spec("ratings").replace(pooling={"interaction": pooling},
+                                        parameterisation={"participant": "noncentered"})
+    design = build_design((part, rat), spec)
+    model = build_model(design, spec)
+    assert ("llm_heterogeneity" in model.named_vars) == (pooling == "per_llm")
+    point, values = _point_values(model, 5)
+    for f in spec.llm_interactions:
+        effect = np.asarray(values[f"llm_{f}"])  # (llm, level)
+        assert np.abs(effect).max() > 1e-3
+        np.testing.assert_allclose(effect.mean(axis=0), 0.0, atol=1e-10)
+        np.testing.assert_allclose(effect @ design.level_weights(f), 0.0, atol=1e-10)
+    eta = linear_predictor(_params(values, model, design), design, spec)[0]
+    cell, y = _individual(design, rat, part, spec)
+    expected = stats.norm.logpdf(y, eta[cell], values["sigma"]).sum()
+    assert _loglik_terms(model, point) == pytest.approx(expected, rel=1e-10)
 
 
 def test_censored_participant_loglik_matches_quadrature(small):

@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from tidy_sim import simulate_tidy
 
 from prism_stats.model import DesignError, SpecError, available_specs, build_design, load_spec
 from prism_stats.model.design import Design
 from prism_stats.model.spec import ModelSpec
-from tidy_sim import simulate_tidy
 
 
 def test_shipped_specs_load_and_differ():
     names = available_specs()
-    for name in ("ratings", "ratings_censored", "ratings_allturns", "ratings_additive"):
+    for name in ("ratings", "ratings_censored", "ratings_allturns", "ratings_additive", "ratings_per_llm"):
         assert name in names
         spec = load_spec(name)
         assert spec.name == name
@@ -24,6 +24,9 @@ def test_shipped_specs_load_and_differ():
     # sampler settings do not change the model's identity
     assert base.replace(sampling={"draws": 10}).model_hash() == base.model_hash()
     assert load_spec("ratings_additive").llm_interactions == ()
+    per_llm = load_spec("ratings_per_llm")
+    assert per_llm.pool("interaction") == "per_llm"
+    assert per_llm.replace(name="ratings", pooling={"interaction": "partial"}).model_hash() == base.model_hash()
 
 
 def test_spec_round_trips_through_its_dict():

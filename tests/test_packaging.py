@@ -20,7 +20,7 @@ def test_environment_yml_lists_every_core_dependency():
     env = (ROOT / "environment.yml").read_text().lower()
     for req in project["dependencies"]:
         name = _name(req)
-        assert re.search(rf"^\s*-\s*{re.escape(name)}\b", env, flags=re.M), f"{name} missing from environment.yml"
+        assert re.search(rf"^\s*-\s*{re.escape(name)}\b", env, flags=re.MULTILINE), f"{name} missing from environment.yml"
     assert "python=3.12" in env
 
 

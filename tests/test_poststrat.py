@@ -39,7 +39,7 @@ def _params(n_draw: int = 2) -> xr.Dataset:
     llm_age = np.outer([1.0, -1.0], np.array([2.0, 1.0, 0.0, -1.0, -1.0, -1.0]))
     llm_gender = np.outer([1.0, -1.0], np.array([1.5, -1.5, 0.0]))
     llm_eth = np.outer([1.0, -1.0], np.array([0.0, 1.0, -1.0, 0.5, -0.5]))
-    rep = lambda a: np.broadcast_to(a, (1, n_draw, *np.shape(a))).copy()  # noqa: E731
+    rep = lambda a: np.broadcast_to(a, (1, n_draw, *np.shape(a))).copy()
     return xr.Dataset(
         {
             "intercept": (("chain", "draw"), (60.0 + d)[None]),

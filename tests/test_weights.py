@@ -379,3 +379,37 @@ def test_jointly_unattainable_margins_are_reported():
     margins = {"a": pd.Series({"A": 0.5, "B": 0.5}), "b": pd.Series({"x": 0.2, "y": 0.8})}
     with pytest.raises(W.RakingConvergenceError, match="jointly unattainable"):
         W.rake(sample, margins, max_iter=300)
+
+
+def test_raking_removes_the_bias_of_a_skewed_sample():
+    """A sample skewed toward young men, with ratings that depend on sex and age: the raw
+    mean is biased, the mean raked to the UK census margins hits the census-population
+    mean (large sample, little noise, so the test is about bias)."""
+    people = make_participants(n=6000, seed=31)
+    people = people.loc[people["reside_country"] == "GBR"].reset_index(drop=True)
+    rng = np.random.default_rng(32)
+    female = (people["sex"] == "Female").to_numpy()
+    older = people["age"].isin(["45-54", "55-64", "65+"]).to_numpy()
+    keep = ~(female | older) | (rng.random(len(people)) < 0.25)
+    people = people.loc[keep].reset_index(drop=True)
+    female, older = female[keep], older[keep]
+
+    def expected(is_female, is_older):
+        return 50.0 + 12.0 * is_female + 8.0 * is_older
+
+    ratings = pd.DataFrame({
+        "participant": people["participant"], "llm": "gpt-4", "turn": 0, "chosen": True,
+        "score": expected(female, older) + rng.normal(0.0, 4.0, len(people)),
+    })
+    frame = census.frame("uk")
+    share = frame["count"] / frame["count"].sum()
+    truth = float((share * expected(frame["sex"].astype(str).eq("Female").to_numpy(),
+                                    frame["age"].isin(["45-54", "55-64", "65+"]).to_numpy())).sum())
+
+    raking = W.default_participant_weights(people, "uk")
+    assert raking.converged
+    raked = W.weighted_llm_estimates(ratings, raking, llms=["gpt-4"]).loc["gpt-4"]
+    raw = ratings["score"].mean()
+    assert abs(raw - truth) > 4.0  # the skew biases the raw mean by several points
+    assert abs(raked["mean_rating"] - truth) < 3 * raked["mean_rating_se"] + 0.05
+    assert raked["mean_rating_se"] < 0.4

@@ -246,7 +246,13 @@ def welfare_cmd(
     """
     from prism_stats._io import atomic_path
     from prism_stats.vocab import COUNTRIES_MRP
-    from prism_stats.welfare import POOLS, RULES, WelfareResultError, summarise_welfare, write_welfare
+    from prism_stats.welfare import (
+        POOLS,
+        RULES,
+        WelfareResultError,
+        summarise_welfare,
+        write_welfare,
+    )
     from prism_stats.welfare.model_based import expected_gaps, model_welfare
 
     from ._common import load_run_or_abort

@@ -21,7 +21,6 @@ from typing import Any
 
 from .config import DEFAULTS, ConfigError, PipelineConfig, load_config
 from .data import cached_fit, ensure_synthetic, release_hash
-from .notebook import NotebookSettings
 from .engine import (
     MANIFEST_FILE,
     ConsoleReporter,
@@ -34,14 +33,15 @@ from .engine import (
     execute,
     read_manifest,
 )
+from .notebook import NotebookSettings
 from .stages import build_stages, stage_names
 
 __all__ = [
     "DEFAULTS",
     "MANIFEST_FILE",
-    "NotebookSettings",
     "ConfigError",
     "ConsoleReporter",
+    "NotebookSettings",
     "PipelineConfig",
     "PipelineError",
     "PipelineResult",

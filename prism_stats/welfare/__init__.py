@@ -24,6 +24,7 @@ from .juries import (
     population_welfare,
     run_juries,
 )
+from .model_based import chosen_probabilities, expected_gaps, model_welfare, pool_shares
 from .plots import plot_exclusion_gaps, plot_welfare_distributions
 from .results import (
     FOSD_COLUMNS,
@@ -51,8 +52,6 @@ from .results import (
     welfare_dataset,
     write_welfare,
 )
-
-from .model_based import chosen_probabilities, expected_gaps, model_welfare, pool_shares
 from .truth import true_welfare
 
 __all__ = [

@@ -47,7 +47,7 @@ the veto probabilities use the latent scale exactly.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -71,6 +71,9 @@ from .results import (
     scheme_coords,
     welfare_dataset,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Opening sets with 2, 3 and 4 LLMs in the release (SPEC §1.5).
 OPENING_SET_COUNTS: dict[int, int] = {2: 225, 3: 1545, 4: 6241}
@@ -264,7 +267,7 @@ def model_welfare(
 
     tables = _rule_tables(params, spec, frame, country, rules, seed, choice, harmonisation)
     sigma = stacked(params, "sigma")
-    S, M, C = tables["mean"].shape
+    S, M, _ = tables["mean"].shape
     target_w = np.stack([np.where(masks[t], counts, 0.0) / counts[masks[t]].sum() for t in targets])
 
     root = np.random.SeedSequence([seed, sum(map(ord, country))])
@@ -330,7 +333,7 @@ def model_welfare(
     return ds
 
 
-def expected_gaps(ds: xr.Dataset, *, quantiles: tuple[float, float] = (0.05, 0.95)) -> "pd.DataFrame":
+def expected_gaps(ds: xr.Dataset, *, quantiles: tuple[float, float] = (0.05, 0.95)) -> pd.DataFrame:
     """Posterior of the *expected* exclusion gap: jury randomness averaged out per draw.
 
     :func:`prism_stats.welfare.results.exclusion_gaps` describes the gap between two

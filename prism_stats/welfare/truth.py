@@ -25,7 +25,15 @@ from ..model.rating import stacked
 from ..model.spec import ModelSpec
 from ..poststrat import cell_predictions, expected_clipped
 from .model_based import VETO_THRESHOLD, pool_shares
-from .results import JURY_SIZES, POOLS, SKEWED_SIZE, TARGETS, build_schemes, scheme_coords, welfare_dataset
+from .results import (
+    JURY_SIZES,
+    POOLS,
+    SKEWED_SIZE,
+    TARGETS,
+    build_schemes,
+    scheme_coords,
+    welfare_dataset,
+)
 
 TRUTH_RULES: tuple[str, ...] = ("mean", "veto")
 
