@@ -45,16 +45,37 @@ def rmse(x: pd.Series) -> float:
     return float(np.sqrt(np.mean(np.square(x))))
 
 
-def recover(participants: int, seed: int, spec: str, replicates: int, keep: float | None = None) -> dict:
-    """Synthesize one release, fit *spec*, and compare every estimate with the truth
-    (with *keep*, also the skewed-sample experiment of :func:`skewed_sample`)."""
+def country_estimates(run, data, truth_means: pd.DataFrame, country: str) -> pd.DataFrame:
+    """MRP summary of one country (every group) beside the truth, with the raked means of
+    the country's residents on the group-``all`` rows."""
     from prism_stats.comparators import comparison_table
+    from prism_stats.poststrat import poststratify
+    from prism_stats.weights import WeightingError, default_participant_weights
+
+    s = poststratify(run, country, data=data).summary()
+    s = s.merge(truth_means, on=["country", "group", "llm"], suffixes=("", "_true"))
+    try:
+        weighting = default_participant_weights(data.participants, country)
+    except WeightingError as err:  # small or skewed samples can miss a census category
+        print(f"  {country}: no raked means ({err})")
+        s["raked_mean"] = np.nan
+        return s
+    comp = comparison_table(data.participants, data.ratings, country, weighting=weighting,
+                            poststrat=s.loc[s.group == "all"]).table
+    comp = comp.set_index("llm") if "llm" in comp.columns else comp
+    s["raked_mean"] = s["llm"].map(comp["raked_mean"]).where(s["group"] == "all")
+    return s
+
+
+def recover(participants: int, seed: int, spec: str, replicates: int, keep: float | None = None,
+            sampling: dict | None = None) -> dict:
+    """Synthesize one release, fit *spec*, and compare every estimate with the truth
+    (with *keep*, also the skewed-sample experiment of :func:`skewed_sample`). *sampling*
+    overrides the spec's draws / tune (smoke tests only)."""
     from prism_stats.data import load_prism
     from prism_stats.data.synth import synthesize
     from prism_stats.model import diagnose, fit
     from prism_stats.model.crosscheck import mixedlm_crosscheck
-    from prism_stats.poststrat import poststratify
-    from prism_stats.weights import default_participant_weights
     from prism_stats.welfare import expected_gaps, model_welfare, true_welfare
 
     work = Path(tempfile.mkdtemp(prefix="prism-recovery-"))
@@ -63,7 +84,7 @@ def recover(participants: int, seed: int, spec: str, replicates: int, keep: floa
     truth_means = pd.read_csv(work / "truth" / "population_means.csv")
     truth_params = xr.open_dataset(work / "truth" / "params.nc").load()
     t0 = time.perf_counter()
-    run = fit(data, spec, progress=False, out=work / "run")
+    run = fit(data, spec, progress=False, out=work / "run", **(sampling or {}))
     fit_s = time.perf_counter() - t0
     diag = diagnose(run)
     print(f"\n## data seed {seed}: fit {spec}: {fit_s:.1f} s (load {load1()}); "
@@ -71,13 +92,7 @@ def recover(participants: int, seed: int, spec: str, replicates: int, keep: floa
 
     mrp_rows, gap_rows, optimum_rows = [], [], []
     for country in ("uk", "us"):
-        res = poststratify(run, country, data=data)
-        s = res.summary().merge(truth_means, on=["country", "group", "llm"], suffixes=("", "_true"))
-        weighting = default_participant_weights(data.participants, country)
-        comp = comparison_table(data.participants, data.ratings, country, weighting=weighting,
-                                poststrat=s.loc[s.group == "all"]).table
-        comp = comp.set_index("llm") if "llm" in comp.columns else comp
-        s["raked_mean"] = s["llm"].map(comp["raked_mean"]).where(s["group"] == "all")
+        s = country_estimates(run, data, truth_means, country)
         for group, g in s.groupby("group", sort=False):
             row = {"seed": seed, "country": country, "group": group,
                    "coverage90": float(((g.q05 <= g.mean_true) & (g.mean_true <= g.q95)).mean()),
@@ -116,13 +131,14 @@ def recover(participants: int, seed: int, spec: str, replicates: int, keep: floa
     print(gaps[["country", "target", "pool", "gap_mean", "gap_q05", "gap_q95", "gap_mean_true",
                 "covered", "same_sign"]].round(3).to_string(index=False))
     print(f"  covered: {int(gaps.covered.sum())} of {len(gaps)}; same sign: {int(gaps.same_sign.sum())} of {len(gaps)}")
-    skew = skewed_sample(data, truth_means, spec, seed, keep, work) if keep is not None else None
+    skew = skewed_sample(data, truth_means, spec, seed, keep, work, sampling) if keep is not None else None
     shutil.rmtree(work, ignore_errors=True)
     return {"seed": seed, "fit_s": fit_s, "skewed": skew, "diagnostics": diag.to_dict() | {"per_variable": None},
             "mrp": mrp, "optima": optima, "gaps": gaps, "mixedlm_correlation": cross.attrs["correlation"]}
 
 
-def skewed_sample(data, truth_means: pd.DataFrame, spec: str, seed: int, keep: float, work: Path) -> pd.DataFrame:
+def skewed_sample(data, truth_means: pd.DataFrame, spec: str, seed: int, keep: float, work: Path,
+                  sampling: dict | None = None) -> pd.DataFrame:
     """Thin the release toward young men, refit, and compare raw / raked / MRP with the truth.
 
     Every participant who is not a man under 45 is kept with probability *keep* (seeded),
@@ -130,31 +146,24 @@ def skewed_sample(data, truth_means: pd.DataFrame, spec: str, seed: int, keep: f
     true census-population mean (group ``all``).
     """
     from prism_stats import vocab
-    from prism_stats.comparators import comparison_table
     from prism_stats.model import diagnose, fit
-    from prism_stats.poststrat import poststratify
-    from prism_stats.weights import default_participant_weights
 
     people = data.participants
     favoured = (people["gender"].astype(str) == "Male") & people["age"].astype(str).isin(["18-24", "25-34", "35-44"])
     rng = np.random.default_rng([seed, 45])
     skewed = data.subset((favoured | (rng.random(len(people)) < keep)).to_numpy(), label=f"skewed(keep={keep})")
     t0 = time.perf_counter()
-    run = fit(skewed, spec, progress=False, out=work / "run_skewed")
+    run = fit(skewed, spec, progress=False, out=work / "run_skewed", **(sampling or {}))
     diag = diagnose(run)
     print(f"\nSkewed sample: {len(skewed.participants)} of {len(people)} participants "
           f"(men under 45 kept, others with p={keep}); fit {time.perf_counter() - t0:.1f} s; "
           f"{diag.failures() or 'gate passed'}")
     rows = []
     for country in ("uk", "us"):
-        s = poststratify(run, country, data=skewed).summary()
-        s = s.loc[s.group == "all"].merge(truth_means, on=["country", "group", "llm"], suffixes=("", "_true"))
+        s = country_estimates(run, skewed, truth_means, country)
+        s = s.loc[s.group == "all"].copy()
         kept = skewed.participants
-        comp = comparison_table(kept, skewed.ratings, country,
-                                weighting=default_participant_weights(kept, country), poststrat=s).table
-        comp = comp.set_index("llm") if "llm" in comp.columns else comp
         male = kept.loc[kept["reside_country"].astype(str) == vocab.COUNTRY_ISO3[country], "gender"]
-        s["raked_mean"] = s["llm"].map(comp["raked_mean"])
         s["male_share"] = float((male.astype(str) == "Male").mean())
         rows.append(s.assign(seed=seed)[["seed", "country", "llm", "raw_mean", "raked_mean", "mean", "q05", "q95",
                                          "mean_true", "male_share"]])
@@ -235,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="seeds of the synthetic releases (one fit each)")
     ap.add_argument("--spec", default="ratings")
     ap.add_argument("--replicates", type=int, default=1000, help="juries per scheme")
+    ap.add_argument("--draws", type=int, help="posterior draws per chain (default: the spec's)")
+    ap.add_argument("--tune", type=int, help="tuning steps per chain (default: the spec's)")
     ap.add_argument("--skewed", action="store_true", help="also refit a deliberately skewed sample")
     ap.add_argument("--keep", type=float, default=0.3, help="keep probability of the disfavoured participants")
     ap.add_argument("--json", help="write the figures to this JSON file")
@@ -250,8 +261,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     pd.set_option("display.width", 160)
-    results = [recover(args.participants, seed, args.spec, args.replicates, args.keep if args.skewed else None)
-               for seed in args.seeds]
+    sampling = {k: v for k, v in (("draws", args.draws), ("tune", args.tune)) if v is not None}
+    results = [recover(args.participants, seed, args.spec, args.replicates, args.keep if args.skewed else None,
+                       sampling) for seed in args.seeds]
     out: dict = {"machine": info, "participants": args.participants, "seeds": args.seeds, "spec": args.spec,
                  "releases": [{k: (v.to_dict(orient="records") if isinstance(v, pd.DataFrame) else v)
                                for k, v in r.items()} for r in results]}

@@ -136,3 +136,42 @@ def test_postprocess_end_to_end(cache):
     assert sizes["replicate"] == 20 and sizes["scheme"] == 7 and sizes["target"] == 4
     assert r["welfare_3rules"]["per_country"]["us"]["sizes"]["rule"] == 3
     assert r["mrp_plus_welfare_mean_s"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.mcmc
+def test_recovery_end_to_end(cache):
+    out_json = cache / "recovery.json"
+    rc = load("recovery").main(["--participants", "80", "--seeds", "3", "--draws", "30", "--tune", "30",
+                                "--replicates", "10", "--skewed", "--json", str(out_json)])
+    assert rc == 0
+    release = json.loads(out_json.read_text())["releases"][0]
+    assert release["seed"] == 3
+    assert {(m["country"], m["group"]) for m in release["mrp"]} >= {("uk", "all"), ("us", "nonwhite")}
+    assert len(release["optima"]) == 14 and len(release["gaps"]) == 24
+    assert -1.0 <= release["mixedlm_correlation"] <= 1.0
+    assert {row["llm"] for row in release["skewed"]} >= {"command", "palm-2"}
+
+
+def test_recovery_pooling_arithmetic():
+    """Skewed-sample figures pooled over releases, against hand computation."""
+    import pandas as pd
+
+    rec = load("recovery")
+    rows = []
+    for seed, errors in ((1, (2.0, 0.0, 1.0)), (2, (4.0, 2.0, -1.0))):
+        for llm in ("command", "gpt-4"):  # command is planted, gpt-4 is not
+            raw, raked, mrp = errors if llm == "command" else (1.0, 1.0, 1.0)
+            rows.append({"seed": seed, "country": "uk", "llm": llm, "mean_true": 50.0, "raw_mean": 50 + raw,
+                         "raked_mean": 50 + raked, "mean": 50 + mrp, "q05": 49.5 + mrp, "q95": 50.5 + mrp})
+    table = pd.DataFrame(rows)
+    moved = rec.movement(table).set_index("llms")
+    # all LLMs: raw errors 2, 1, 4, 1 -> RMSE sqrt(22/4); MRP errors 1, 1, -1, 1 -> RMSE 1
+    assert moved.loc["all 21", "rmse_raw"] == pytest.approx(math.sqrt(22 / 4))
+    assert moved.loc["all 21", "mrp_removes"] == pytest.approx(1 - 1 / math.sqrt(22 / 4))
+    assert moved.loc["planted 4", "rmse_raked"] == pytest.approx(math.sqrt(2.0))
+    assert moved.loc["planted 4", "mrp_coverage90"] == 0.0  # intervals 50 +- 1 +- 0.5 miss 50
+    bv, signed = rec.bias_variance(table)
+    command = bv.set_index(["llms", "estimator"]).loc[("planted 4", "raw")]
+    assert command["bias2"] == pytest.approx(9.0) and command["variance"] == pytest.approx(2.0)
+    assert signed.set_index("llm").loc["command", "MRP"] == pytest.approx(0.0)
