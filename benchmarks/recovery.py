@@ -237,6 +237,17 @@ def aggregate(results: list[dict]) -> dict[str, pd.DataFrame]:
     return out
 
 
+#: The pooled tables of :func:`aggregate`, in print order, with their titles.
+POOLED_TITLES: dict[str, str] = {
+    "mrp": "MRP: mean coverage of the 90% intervals and mean RMSE over LLMs",
+    "optima": "Group optima: share matched, mean P(best) of the true optimum, mean true margin",
+    "gaps": "Exclusion gaps: share of releases covered / of the same sign, mean gaps",
+    "skewed": "Skewed samples: RMSE against the truth pooled over releases, share of the raw error removed",
+    "skewed_bias_variance": "Skewed samples: mean squared bias and mean variance of the errors over releases",
+    "skewed_planted_errors": "Skewed samples: mean signed error of the planted LLMs",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--participants", type=int, default=1500)
@@ -270,22 +281,14 @@ def main(argv: list[str] | None = None) -> int:
     if len(results) > 1:
         pooled = aggregate(results)
         print(f"\n## Pooled over {len(results)} releases (seeds {', '.join(map(str, args.seeds))})")
-        print("\nMRP: mean coverage of the 90% intervals and mean RMSE over LLMs")
-        print(pooled["mrp"].round(3).to_string(index=False))
-        print("\nGroup optima: share matched, mean P(best) of the true optimum, mean true margin")
-        print(pooled["optima"].round(3).to_string(index=False))
-        print("\nExclusion gaps: share of releases covered / of the same sign, mean gaps")
-        print(pooled["gaps"].round(3).to_string(index=False))
-        gaps = pd.concat([r["gaps"] for r in results])
-        print(f"  covered: {int(gaps.covered.sum())} of {len(gaps)}; "
-              f"same sign: {int(gaps.same_sign.sum())} of {len(gaps)}")
-        if "skewed" in pooled:
-            print("\nSkewed samples: RMSE against the truth pooled over releases, share of the raw error removed")
-            print(pooled["skewed"].round(3).to_string(index=False))
-            print("\nSkewed samples: mean squared bias and mean variance of the errors over releases")
-            print(pooled["skewed_bias_variance"].round(3).to_string(index=False))
-            print("\nSkewed samples: mean signed error of the planted LLMs")
-            print(pooled["skewed_planted_errors"].round(3).to_string(index=False))
+        for key, title in POOLED_TITLES.items():
+            if key in pooled:
+                print(f"\n{title}")
+                print(pooled[key].round(3).to_string(index=False))
+            if key == "gaps":
+                gaps = pd.concat([r["gaps"] for r in results])
+                print(f"  covered: {int(gaps.covered.sum())} of {len(gaps)}; "
+                      f"same sign: {int(gaps.same_sign.sum())} of {len(gaps)}")
         out["pooled"] = {k: v.to_dict(orient="records") for k, v in pooled.items()}
     write_json(args.json, out)
     return 0
