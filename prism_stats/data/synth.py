@@ -92,6 +92,15 @@ type t and turn group (0 = opening, 1 = later)::
   random); at later turns the higher of A/B (ties at random), and both when A and B are
   identical (the release's text-equality quirk).
 
+Opening prompts and their planted topics
+----------------------------------------
+Every opening prompt is about one of 20 planted topics or none
+(``synth_topics``): a multinomial logit in gender, age, region, ethnicity, religion and
+conversation type with participant random effects and planted effects (values-guided ->
+relationships, non-binary -> gender identity, Middle East -> Israel-Palestine, ...),
+drawn from its own stream (the ``topics`` stage) and written with the published prompt
+lengths. Nothing else of the release depends on it.
+
 The truth written beside the data (``truth/``)
 -----------------------------------------------
 ``params.nc``: every parameter with dims ``chain`` = ``draw`` = 1 and the model's named
@@ -105,7 +114,9 @@ group, LLM) -- for each census cell (default harmonisation) and LLM,
 with the GBR/USA country effect, the opening turn and the conversation type averaged with
 equal weights (``synth_truth.true_population_means``), then census-weighted over the
 group's cells. ``truth.json``: scalars, the planted pattern, group optima, seed, sizes,
-achieved moments and the REP cell tables.
+achieved moments and the REP cell tables. ``topics.csv`` (true topic per conversation),
+``topic_effects.csv`` (every topic x term effect in log-odds and percentage points) and
+``topics.json`` (settings, intercepts, shares): see ``synth_topics``.
 """
 
 from __future__ import annotations
@@ -137,6 +148,7 @@ from .synth_release import (
     write_jsonl,
 )
 from .synth_text import text_features
+from .synth_topics import TopicDraw, draw_topics, set_opening_prompts, write_topic_truth
 from .synth_truth import (
     PLANTED_DESCRIPTION,
     check_planted,
@@ -180,6 +192,7 @@ STAGES: tuple[str, ...] = (
     "balanced",
     "rep",
     "metadata",
+    "topics",  # appended last: the other stages' streams are unchanged by it
 )
 
 
@@ -214,6 +227,8 @@ class SynthData:
         UK and US REP samples (flags and cell tables).
     seed, n
         The seed and the number of participants.
+    topics
+        The planted topics of the opening prompts (``synth_topics.TopicDraw``).
     """
 
     participants: pd.DataFrame
@@ -226,6 +241,7 @@ class SynthData:
     rep: dict[str, RepSample]
     seed: int
     n: int
+    topics: TopicDraw | None = None
 
     def records(self, *, metadata: bool = False) -> dict[str, list[dict]]:
         """The release records by file name (``survey.jsonl`` ... ``metadata.jsonl``)."""
@@ -335,6 +351,8 @@ def generate(
     texts = release_texts(
         design.conversations, design.responses, ratings["llm"].to_numpy(), rngs["texts"]
     )
+    topics = draw_topics(people, design.conversations, rngs["topics"])
+    set_opening_prompts(texts, design.responses, topics.prompts)
     balanced_conv = balanced_subset(design.conversations, rngs["balanced"])
     balanced_users = np.zeros(len(people), dtype=bool)
     balanced_users[design.conversations["participant"].to_numpy()[balanced_conv]] = True
@@ -357,6 +375,7 @@ def generate(
         rep,
         int(seed),
         int(participants),
+        topics,
     )
 
 
@@ -441,7 +460,9 @@ def write_truth(
         **(extra or {}),
     }
     json_path = write_json_atomic(folder / "truth.json", info)
-    return {"params.nc": params_path, "population_means.csv": pop_path, "truth.json": json_path}
+    topic_paths = write_topic_truth(folder, data.topics) if data.topics is not None else {}
+    return {"params.nc": params_path, "population_means.csv": pop_path, "truth.json": json_path,
+            **topic_paths}
 
 
 @dataclass
