@@ -3,14 +3,15 @@
 Each area of the package registers its commands from its own module here, so the CLI
 mirrors the architecture: ``data``/``synth`` (data layer), ``fit``/``poststratify``/...
 (model and MRP), ``welfare``/``juries``, ``compare``, ``run``/``demo``/``supplement``
-(pipeline) and ``sbc``/``sweep`` (calibration and sensitivity).
+(pipeline), ``topics`` (dialogue diversity) and ``sbc``/``sweep`` (calibration and
+sensitivity).
 """
 
 from __future__ import annotations
 
 import typer
 
-from . import data, model, pipeline, sweeps, synth, weights, welfare
+from . import data, model, pipeline, sweeps, synth, topics, weights, welfare
 
 app = typer.Typer(
     name="prism-stats",
@@ -20,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (data, synth, model, welfare, weights, pipeline, sweeps):
+for _module in (data, synth, model, welfare, weights, topics, pipeline, sweeps):
     _module.register(app)
 
 

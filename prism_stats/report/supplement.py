@@ -330,6 +330,18 @@ class _Collector:
             self.tables.append(balance_table(balances))
             self._balances = balances
 
+    def topics(self) -> None:
+        """The dialogue-diversity tables and figures, when the topics stage ran."""
+        folder = self.src.root / "topics" if self.src.root is not None else None
+        if folder is None or self.src.path("topics.json", base=folder) is None:
+            return  # an optional stage: nothing to report as missing
+        from .topics import topic_supplement
+
+        tables, figures, skipped = topic_supplement(folder)
+        self.tables += tables
+        self.figures += [FigureEntry(f.name, f.title, f.caption, f.draw) for f in figures]
+        self.skipped += skipped
+
     # -- figures -------------------------------------------------------------------------------
     def figure_list(self) -> None:
         import xarray as xr
@@ -422,6 +434,7 @@ def _collect(src: Sources, options: Mapping[str, Any], data: Any) -> _Collector:
     for step in (col.descriptives, col.diagnostics, col.mrp, col.interactions, col.welfare, col.comparison):
         step()
     col.figure_list()
+    col.topics()
     return col
 
 

@@ -13,7 +13,10 @@ of standard errors (SPEC §5.6):
 * ``cluster`` -- clustered by participant (CR1, small-sample factor
   ``G/(G-1) (N-1)/(N-K)``; t with ``G - 1`` degrees of freedom), what the study intended.
   A participant writes ~6 prompts and people return to their topics, so for
-  participant-level factors these are the honest ones and usually larger.
+  participant-level factors these are the honest ones and usually larger -- except for
+  levels held by a handful of people (``participants`` column), where a sandwich from so
+  few clusters is unreliable and often too small (the study's 4 "Prefer not to say"
+  genders: SPEC §5.6).
 
 p-values can be corrected for multiple testing (Holm, Benjamini-Hochberg, Bonferroni:
 ``statsmodels.stats.multitest``) over the whole table -- every topic x term except the
@@ -47,7 +50,8 @@ class LPMResult:
     ----------
     coefficients : DataFrame
         One row per topic x term (intercepts included): ``topic``, ``topic_label``,
-        ``term``, ``factor``, ``level``, ``coef`` (probability scale), and per SE type
+        ``term``, ``factor``, ``level``, ``participants`` (holding the level; participant-
+        level factors only), ``coef`` (probability scale), and per SE type
         ``se_<t>``, ``t_<t>``, ``p_<t>``, ``p_<t>_adj`` (corrected; NaN for intercepts),
         ``ci_low_<t>``, ``ci_high_<t>`` (95%).
     fits : DataFrame
@@ -151,6 +155,13 @@ def topic_regressions(design: TopicDesign, *, correction: str | None = "holm",
             block[f"ci_low_{se}"], block[f"ci_high_{se}"] = ci[:, 0], ci[:, 1]
         blocks.append(block)
     coefs = pd.concat(blocks, ignore_index=True)
+    # How many participants hold each participant-level level: a clustered SE built from a
+    # handful of clusters is unreliable (too small, for a level held by one person).
+    people = design.frame.groupby("participant", sort=False).first()
+    held = {f"{f}: {lv}": int(k) for f in PARTICIPANT_FACTORS if f in people.columns
+            for lv, k in people[f].value_counts().items()}
+    coefs.insert(coefs.columns.get_loc("coef"), "participants",
+                 coefs["term"].map(held).astype("Int64"))
     tested = (coefs["term"] != INTERCEPT).to_numpy()
     for se in SE_TYPES:
         adj = np.full(len(coefs), np.nan)
