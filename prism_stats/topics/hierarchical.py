@@ -253,8 +253,10 @@ def _diagnostics(idata: Any, names: list[str]) -> dict[str, Any]:
     rhat = az.rhat(post)
     ess = az.ess(post, method="bulk")
     stats = idata["sample_stats"].to_dataset()
+    worst_ess = {v: float(ess[v].min()) for v in ess.data_vars}
     return {"max_rhat": float(max(float(rhat[v].max()) for v in rhat.data_vars)),
-            "min_ess_bulk": float(min(float(ess[v].min()) for v in ess.data_vars)),
+            "min_ess_bulk": min(worst_ess.values()),
+            "min_ess_bulk_by_variable": {v: round(e) for v, e in worst_ess.items()},
             "divergences": int(stats["diverging"].sum()) if "diverging" in stats else 0,
             "steps_per_draw": float(stats["n_steps"].mean()) if "n_steps" in stats else None}
 
