@@ -58,7 +58,7 @@ def topics_cmd(
                                       show_default=False)],
     embeddings: Annotated[str, typer.Option(
         help="Prompt embeddings: tfidf (offline, default) or sentence-transformers (needs the "
-             "[topics] extra and a locally available model).")] = "tfidf",
+             "\\[topics] extra and a locally available model).")] = "tfidf",
     assignments: Annotated[Path | None, typer.Option(
         help="CSV conversation -> topic (e.g. the study's released clusters): skip discovery.")]
     = None,
