@@ -39,7 +39,7 @@ def synth_cmd(
     Writes survey.jsonl, conversations.jsonl, utterances.jsonl (and metadata.jsonl with
     --metadata) and truth/params.nc, truth/population_means.csv, truth/truth.json.
     """
-    from prism_stats.data.synth import SynthError, synthesize
+    from prism_stats.synth import SynthError, synthesize
 
     try:
         result = synthesize(out, participants, seed, metadata=metadata)

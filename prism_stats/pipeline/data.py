@@ -56,7 +56,7 @@ def release_hash(folder: str | Path) -> str:
 def ensure_synthetic(folder: str | Path, participants: int = 1500, seed: int = 20240422) -> Path:
     """A synthetic PRISM release in *folder*, generated only when not already there.
 
-    The release (with ``truth/``) is written by :func:`prism_stats.data.synth.synthesize`;
+    The release (with ``truth/``) is written by :func:`prism_stats.synth.synthesize`;
     a marker records its size, seed, package version and data hash, and a later call
     with the same settings whose files still hash the same returns at once.
 
@@ -65,7 +65,7 @@ def ensure_synthetic(folder: str | Path, participants: int = 1500, seed: int = 2
     Path
         The release folder.
     """
-    from ..data.synth import synthesize
+    from ..synth import synthesize
 
     folder = Path(folder)
     settings = {"participants": int(participants), "seed": int(seed), "prism_stats": __version__}

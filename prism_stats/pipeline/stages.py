@@ -39,7 +39,7 @@ FIT_VERSIONS: tuple[str, ...] = ("pymc", "pytensor", "nutpie", "numpy", "numba")
 
 def synthesize_stage(ctx: StageContext) -> list[Path]:
     """Demo: write the synthetic default release (and its truth) to ``OUT/data``."""
-    from ..data.synth import synthesize
+    from ..synth import synthesize
 
     demo = ctx.config.sections["demo"]
     folder = ctx.out / "data"

@@ -24,7 +24,7 @@ predictive distribution, so these quantities are calibrated too.
 
 The design (participants, their demographics and countries, conversations, opening
 choice sets, turns) is generated once by the synthetic PRISM generator at a configurable
-size (:func:`prism_stats.data.synth.synthesize`; or taken from a release folder) and held
+size (:func:`prism_stats.synth.synthesize`; or taken from a release folder) and held
 fixed across replicates, as SBC conditions on the covariates.
 
 Families. Gaussian (marginalized or not): the swapped data are ``cell_mean`` and
@@ -188,7 +188,7 @@ def make_design(spec: Any, *, participants: int | None = 120, data: Any = None,
     if data is None:
         if participants is None or participants < 10:
             raise SbcError(f"participants must be >= 10 for a synthetic design, got {participants!r}")
-        from ..data.synth import synthesize
+        from ..synth import synthesize
 
         with tempfile.TemporaryDirectory(prefix="prism-sbc-design-") as tmp:
             synthesize(tmp, int(participants), int(design_seed))

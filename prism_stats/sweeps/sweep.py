@@ -527,7 +527,7 @@ def prepare_data(grid: Grid, out: Path, data: str | Path | None) -> tuple[str, s
         target = out / "data"
         marker = target / "utterances.jsonl"
         if not marker.exists():
-            from ..data.synth import synthesize
+            from ..synth import synthesize
 
             synthesize(target, grid.synthetic, grid.synthetic_seed)
         folder = str(target.resolve())

@@ -26,9 +26,9 @@ import pandas as pd
 
 from prism_stats import vocab
 
-from . import synth_tables as T
-from .synth_text import prose
-from .synth_util import (
+from . import tables as T
+from .text import prose
+from .util import (
     SynthError,
     allocate,
     margin,

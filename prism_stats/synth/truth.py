@@ -1,6 +1,6 @@
 """The true rating-model parameters of the synthetic release and the score process.
 
-See the module docstring of :mod:`prism_stats.data.synth` for the process. This module
+See the module docstring of :mod:`prism_stats.synth` for the process. This module
 holds the parameter construction (:func:`make_truth`), the score process
 (:func:`scores`), the closed-form expected observed score (:func:`expected_observed`)
 and the true census-population means (:func:`true_population_means`).
@@ -17,12 +17,12 @@ from scipy.special import ndtr
 
 from prism_stats import vocab
 
-from . import synth_tables as T
-from .synth_design import Design
-from .synth_text import TEXT_FEATURES, default_feature_distribution
-from .synth_util import SynthError
+from . import tables as T
+from .conversations import Design
+from .text import TEXT_FEATURES, default_feature_distribution
+from .util import SynthError
 
-# --- default parameter values (calibrated: see synth.py docstring) -----------------------------
+# --- default parameter values (calibrated: see the prism_stats.synth docstring) ------------
 
 INTERCEPT = 69.1
 SIGMA_PARTICIPANT = 12.0
@@ -602,7 +602,7 @@ def _codes(values, levels: list[str], what: str) -> np.ndarray:
 def scores(
     design: Design, participants: pd.DataFrame, truth: xr.Dataset, rng: np.random.Generator
 ) -> pd.DataFrame:
-    """Run the score process on a design (see the :mod:`prism_stats.data.synth` docstring).
+    """Run the score process on a design (see the :mod:`prism_stats.synth` docstring).
 
     Opening turns are scored first; the highest-scored response of each opener is
     chosen (ties at random) and its LLM answers the later turns twice (A/B), whose
@@ -611,7 +611,7 @@ def scores(
     Parameters
     ----------
     design
-        From :func:`~prism_stats.data.synth_design.make_design`.
+        From :func:`~prism_stats.synth.conversations.make_design`.
     participants
         The participants the design was built for.
     truth
