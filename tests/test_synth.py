@@ -28,15 +28,14 @@ from prism_stats.synth.text import (
     draw_features,
     response_texts,
 )
-from prism_stats.synth.truth import (
+from prism_stats.synth.population import (
     GROUPS,
-    PLANTED,
     check_planted,
-    expected_observed,
     group_optima,
-    scores,
     true_population_means,
 )
+from prism_stats.synth.scores import expected_observed, scores
+from prism_stats.synth.truth import PLANTED
 from prism_stats.synth.util import allocate
 
 N = 150

@@ -124,7 +124,7 @@ __all__ = [
 COUNTRIES: tuple[str, ...] = vocab.COUNTRIES_MRP
 HARMONISATIONS: tuple[str, ...] = ("default", "original")
 #: Population subgroups of :func:`group_masks` (the welfare analysis' populations).
-GROUPS: tuple[str, ...] = ("all", "male", "nonmale", "white", "nonwhite", "under45", "over45")
+GROUPS: tuple[str, ...] = vocab.POPULATION_GROUPS
 
 #: ACS 2022 1-year total resident population of the United States (table B01003,
 #: estimate B01003_001E; controlled to the population estimates, so without sampling

@@ -33,16 +33,10 @@ from .release import (
     survey_records,
     write_jsonl,
 )
+from .population import check_planted, group_optima, true_population_means
+from .scores import expected_observed, scores
 from .text import text_features
-from .truth import (
-    PLANTED_DESCRIPTION,
-    check_planted,
-    expected_observed,
-    group_optima,
-    make_truth,
-    scores,
-    true_population_means,
-)
+from .truth import PLANTED_DESCRIPTION, make_truth
 from .util import SynthError
 
 __all__ = [
