@@ -30,13 +30,8 @@ from .io import (
 )
 from .summary import PUBLISHED_COUNTS, PUBLISHED_SOURCES, Summary, compare_to_published, describe
 from .tidy import CHOICE_SLOTS, PrismData, load_prism
-from .validate import (
-    ExclusionReport,
-    PrismValidationError,
-    ValidationIssue,
-    ValidationReport,
-    validate_release,
-)
+from .issues import ExclusionReport, PrismValidationError, ValidationIssue, ValidationReport
+from .validate import validate_release
 
 __all__ = [
     "CHOICE_SLOTS",
