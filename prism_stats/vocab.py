@@ -174,6 +174,9 @@ CENSUS_ETHNICITY_FROM_CATEGORISED: dict[str, str] = {
 #: Ethnicity factor used by the models: the census groups plus "Prefer not to say".
 ETHNICITY_GROUPS: tuple[str, ...] = CENSUS_ETHNICITIES + (PREFER_NOT,)
 
+#: Ratings at or below this score count as a veto (the original study's ``score <= 10``).
+VETO_THRESHOLD: int = 10
+
 COUNTRIES_MRP: tuple[str, ...] = ("uk", "us")
 #: Residence ISO3 code of each post-stratification country.
 COUNTRY_ISO3: dict[str, str] = {"uk": "GBR", "us": "USA"}

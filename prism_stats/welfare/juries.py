@@ -65,7 +65,13 @@ import scipy.linalg
 import xarray as xr
 
 from .. import __version__
-from ..vocab import AGE_OVER45, COUNTRIES_MRP, LLM_BY_SHORT_NAME, LLM_SHORT_NAMES
+from ..vocab import (
+    AGE_OVER45,
+    COUNTRIES_MRP,
+    LLM_BY_SHORT_NAME,
+    LLM_SHORT_NAMES,
+    VETO_THRESHOLD,
+)
 from .results import (
     JURY_SIZES,
     POOLS,
@@ -78,8 +84,6 @@ from .results import (
     welfare_dataset,
 )
 
-#: A rating at or below this is a veto (the original: ``score <= 10``).
-VETO_THRESHOLD: int = 10
 #: Jury score of an LLM nobody in the jury saw, per rule (on the utility scale).
 UNSEEN_VALUE: dict[str, float] = {"mean": 1.0, "chosen": 0.0, "veto": 1.0}
 #: Clipping range of the imputed tables (the original's ``round_rating``/``round_choice``).
