@@ -350,7 +350,7 @@ def _welfare_gaps(run: Any, country: str, harmonisation: str, settings: Mapping[
         from ..welfare.model_based import model_welfare
     except ImportError as exc:
         return None, f"welfare skipped: prism_stats.welfare.model_based is not available ({exc})"
-    from ..welfare.results import exclusion_gaps
+    from ..welfare.summaries import exclusion_gaps
 
     kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in settings.items() if k != "enabled"}
     ds = model_welfare(run, country, seed=seed, harmonisation=harmonisation, **kwargs)

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .results import GAP_COLUMNS, POOLS, TARGETS, WELFARE_UNITS, exclusion_gaps, sample_dims
+from .results import GAP_COLUMNS, POOLS, TARGETS, WELFARE_UNITS, sample_dims
+from .summaries import exclusion_gaps
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
