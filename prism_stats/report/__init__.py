@@ -1,8 +1,9 @@
 """Supplementary materials: tables (CSV, LaTeX booktabs, Markdown), figures (PNG, PDF at
 fixed sizes), and the bundle with its index page and manifest.
 
-- :mod:`~prism_stats.report.tables` -- the :class:`Table` type, its writers and
-  structural checkers, and the builders of every supplement table;
+- :mod:`~prism_stats.report.tables` -- the builders of every supplement table (the
+  :class:`Table` type, its writers and structural checkers are :mod:`prism_stats.tabular`;
+  the comparison tables come from :mod:`prism_stats.comparators`);
 - :mod:`~prism_stats.report.figures` -- the heatmap, raking-balance and recovery
   figures, :func:`save_figure` and the data check :func:`figure_data_problems`;
 - :mod:`~prism_stats.report.supplement` -- :func:`build_supplement`, which writes the
@@ -11,6 +12,8 @@ fixed sizes), and the bundle with its index page and manifest.
 
 from __future__ import annotations
 
+from ..comparators import comparison_tables
+from ..tabular import Table, latex_escape, latex_problems, markdown_problems
 from .figures import (
     figure_data_problems,
     plot_raking_balance,
@@ -27,17 +30,12 @@ from .supplement import (
     supplement_contents,
 )
 from .tables import (
-    Table,
     balance_table,
-    comparison_tables,
     crosscheck_table,
     descriptives_tables,
     diagnostics_table,
     effect_summaries,
-    latex_escape,
-    latex_problems,
     llm_demographic_tables,
-    markdown_problems,
     mrp_llm_table,
     mrp_subgroup_table,
     recovery_table,

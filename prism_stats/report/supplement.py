@@ -304,7 +304,8 @@ class _Collector:
         return _read_csv(self.src.path(f"welfare_gaps_{country}.csv", base=folder))
 
     def comparison(self) -> None:
-        from .tables import balance_table, comparison_tables
+        from ..comparators import comparison_tables
+        from .tables import balance_table
 
         compare, ranks, weights, balances = {}, {}, {}, {}
         for c in ("uk", "us"):
