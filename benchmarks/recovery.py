@@ -73,9 +73,9 @@ def recover(participants: int, seed: int, spec: str, replicates: int, keep: floa
     (with *keep*, also the skewed-sample experiment of :func:`skewed_sample`). *sampling*
     overrides the spec's draws / tune (smoke tests only)."""
     from prism_stats.data import load_prism
-    from prism_stats.synth import synthesize
     from prism_stats.model import diagnose, fit
     from prism_stats.model.crosscheck import mixedlm_crosscheck
+    from prism_stats.synth import synthesize
     from prism_stats.welfare import expected_gaps, model_welfare, true_welfare
 
     work = Path(tempfile.mkdtemp(prefix="prism-recovery-"))

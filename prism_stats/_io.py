@@ -1,4 +1,4 @@
-"""Small I/O helpers shared by every stage: atomic writes, hashing, run metadata."""
+"""Small I/O helpers shared by every stage: atomic writes, figures, hashing, run metadata."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import os
 import platform
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -79,6 +79,31 @@ def write_text_atomic(target: str | os.PathLike[str], text: str) -> Path:
 def write_json_atomic(target: str | os.PathLike[str], obj: Any) -> Path:
     """Write *obj* as indented JSON atomically (numpy scalars are converted)."""
     return write_text_atomic(target, json.dumps(obj, indent=2, default=_json_default) + "\n")
+
+
+#: Resolution (dots per inch) of every raster figure the package writes.
+FIGURE_DPI: int = 150
+
+
+def save_figure(fig: Any, folder: str | os.PathLike[str], stem: str,
+                formats: Sequence[str] = ("png", "pdf"), dpi: int = FIGURE_DPI) -> list[Path]:
+    """Write *fig* as ``<stem>.<fmt>`` for each format, atomically, at its own size.
+
+    The size is the figure's (no tight bounding box, so every PNG of a figure type has
+    the same pixel size, ``size x dpi``). The figure is closed afterwards.
+    """
+    folder = Path(folder)
+    paths = []
+    for fmt in formats:
+        path = folder / f"{stem}.{fmt}"
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi)
+        paths.append(path)
+    # local: pyplot is imported only once a figure exists (importing it picks a backend)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)  # releases pyplot-managed figures; a no-op for plain Figure objects
+    return paths
 
 
 def _json_default(obj: Any) -> Any:

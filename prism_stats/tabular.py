@@ -23,7 +23,6 @@ import pandas as pd
 
 from prism_stats._io import write_text_atomic
 
-
 MISSING = "–"  # shown for values that do not exist (an en dash)
 
 

@@ -13,7 +13,6 @@ import xarray as xr
 
 from prism_stats import census, vocab
 from prism_stats.data import schema
-from prism_stats.synth import tables as T
 from prism_stats.synth import (
     SynthError,
     generate,
@@ -21,20 +20,21 @@ from prism_stats.synth import (
     synthesize,
     text_features,
 )
-from prism_stats.synth.release import interaction_ids
-from prism_stats.synth.text import (
-    FeatureDistribution,
-    default_feature_distribution,
-    draw_features,
-    response_texts,
-)
+from prism_stats.synth import tables as T
 from prism_stats.synth.population import (
     GROUPS,
     check_planted,
     group_optima,
     true_population_means,
 )
+from prism_stats.synth.release import interaction_ids
 from prism_stats.synth.scores import expected_observed, scores
+from prism_stats.synth.text import (
+    FeatureDistribution,
+    default_feature_distribution,
+    draw_features,
+    response_texts,
+)
 from prism_stats.synth.truth import PLANTED
 from prism_stats.synth.util import allocate
 

@@ -38,7 +38,6 @@ from prism_stats.weights import (
 
 from .regressions import ComparatorError
 
-
 # --- the comparison table ---------------------------------------------------------------------
 
 ESTIMATORS: tuple[str, ...] = ("raw", "rep", "raked", "mrp")

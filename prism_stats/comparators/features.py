@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-
 # --- response features ------------------------------------------------------------------------
 
 #: Phrases by which a model disclaims human qualities (matched case-insensitively, with

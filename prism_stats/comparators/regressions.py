@@ -19,7 +19,6 @@ from prism_stats.tabular import latex_table, markdown_table
 
 from .features import FEATURES, response_features
 
-
 # --- OLS with participant-clustered SEs ------------------------------------------------------
 
 

@@ -18,7 +18,6 @@ from .io import RawFile
 from .issues import _INDEX, ValidationIssue, _short
 from .schema import BOOL, DICT, INT, LIST, NUMBER, STR, FieldSpec
 
-
 # --- column checks --------------------------------------------------------------------------
 
 

@@ -18,7 +18,6 @@ import pandas as pd
 from . import schema
 from .io import PrismDataError
 
-
 # --- issues and reports ---------------------------------------------------------------------
 
 _INDEX = re.compile(r"\[\d+\]")

@@ -5,13 +5,15 @@ fixed sizes), and the bundle with its index page and manifest.
   :class:`Table` type, its writers and structural checkers are :mod:`prism_stats.tabular`;
   the comparison tables come from :mod:`prism_stats.comparators`);
 - :mod:`~prism_stats.report.figures` -- the heatmap, raking-balance and recovery
-  figures, :func:`save_figure` and the data check :func:`figure_data_problems`;
+  figures and the data check :func:`figure_data_problems` (figures are written by
+  :func:`save_figure`, :mod:`prism_stats._io`);
 - :mod:`~prism_stats.report.supplement` -- :func:`build_supplement`, which writes the
   whole bundle from a pipeline or run folder (``prism-stats supplement RUN --out DIR``).
 """
 
 from __future__ import annotations
 
+from .._io import save_figure
 from ..comparators import comparison_tables
 from ..tabular import Table, latex_escape, latex_problems, markdown_problems
 from .figures import (
@@ -19,7 +21,6 @@ from .figures import (
     plot_raking_balance,
     plot_recovery,
     plot_subgroup_heatmap,
-    save_figure,
 )
 from .supplement import (
     FigureEntry,

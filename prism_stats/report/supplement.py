@@ -29,8 +29,15 @@ from typing import Any
 import pandas as pd
 
 from .. import __version__
-from .._io import now_iso, package_versions, sha256_file, write_json_atomic, write_text_atomic
-from .figures import DPI, figure_data_problems, save_figure
+from .._io import (
+    now_iso,
+    package_versions,
+    save_figure,
+    sha256_file,
+    write_json_atomic,
+    write_text_atomic,
+)
+from .figures import DPI, figure_data_problems
 from .tables import Table
 
 SUPPLEMENT_KIND = "prism-stats supplement"

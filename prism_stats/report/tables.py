@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from ..tabular import MISSING, Table, format_number, interval
+from ..tabular import Table, format_number, interval
+from ..vocab import GROUP_LABELS
 
 # --- the supplement's tables --------------------------------------------------------------------
 
@@ -181,12 +181,6 @@ def mrp_llm_table(summary: pd.DataFrame) -> Table:
         align="l" + "rr" * len(countries))
 
 
-GROUP_LABELS: dict[str, str] = {
-    "all": "All", "male": "Male", "nonmale": "Non-male", "white": "White",
-    "nonwhite": "Non-white", "under45": "Under 45", "over45": "45+",
-}
-
-
 def mrp_subgroup_table(summary: pd.DataFrame, country: str) -> Table:
     """One country's MRP estimates per LLM (rows) and population subgroup (columns)."""
     sub = summary.loc[summary["country"] == country]
@@ -262,10 +256,9 @@ def llm_demographic_tables(effects: pd.DataFrame, llm_order: Sequence[str] | Non
 
 
 RULE_DIGITS: dict[str, int] = {"mean": 1, "chosen": 3, "veto": 3}
-TARGET_LABELS: dict[str, str] = {"all": "All", "nonmale": "Non-male", "nonwhite": "Non-white",
-                                 "under45": "Under 45"}
-POOL_LABELS: dict[str, str] = {"representative": "Representative", "male": "Male", "white": "White",
-                               "over45": "45+"}
+#: Welfare targets and skewed pools are population groups (labels of :mod:`prism_stats.vocab`).
+TARGET_LABELS: dict[str, str] = GROUP_LABELS
+POOL_LABELS: dict[str, str] = {"representative": "Representative", **GROUP_LABELS}
 
 
 def welfare_table(summary: pd.DataFrame, country: str, method: str) -> Table:

@@ -69,7 +69,14 @@ import pandas as pd
 import xarray as xr
 
 from .. import __version__
-from .._io import atomic_path, now_iso, package_versions, sha256_json, write_json_atomic
+from .._io import (
+    atomic_path,
+    now_iso,
+    package_versions,
+    save_figure,
+    sha256_json,
+    write_json_atomic,
+)
 from .calibration import ALPHA, CalibrationResult, calibration_test
 from .execution import (
     RunReport,
@@ -766,10 +773,10 @@ def run_sbc(
     result = SbcResult(ranks=ranks, calibration=calibration, report=report, out=out, config=config,
                        missing=missing)
     if plots:
-        from .plots import plot_ecdf_difference, plot_pvalues, save_figure
+        from .plots import plot_ecdf_difference, plot_pvalues
 
-        save_figure(plot_ecdf_difference(ranks, calibration), out / "sbc_ecdf")
-        save_figure(plot_pvalues(calibration), out / "sbc_pvalues")
+        save_figure(plot_ecdf_difference(ranks, calibration), out, "sbc_ecdf")
+        save_figure(plot_pvalues(calibration), out, "sbc_pvalues")
     return result
 
 

@@ -81,7 +81,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._io import now_iso, package_versions, sha256_json, write_json_atomic, write_text_atomic
+from .._io import (
+    now_iso,
+    package_versions,
+    save_figure,
+    sha256_json,
+    write_json_atomic,
+    write_text_atomic,
+)
 from .execution import (
     RunReport,
     Task,
@@ -667,7 +674,7 @@ def run_sweep(
 
 def plot_sweep(result: SweepResult) -> list[Path]:
     """Write ``spec_curve`` (headline LLM estimate) and, with welfare, ``spec_curve_gaps``."""
-    from .plots import plot_spec_curve, save_figure
+    from .plots import plot_spec_curve
 
     paths = []
     varying = [a for a in result.axes if result.points[a].nunique() > 1] or result.axes
@@ -677,7 +684,7 @@ def plot_sweep(result: SweepResult) -> list[Path]:
         fig = plot_spec_curve(head, varying, ylabel="population mean rating (90% interval)",
                               title=f"Headline LLM ({names}) across {len(result.points)} specifications; "
                                     "filled = ranked first")
-        paths += save_figure(fig, result.out / "spec_curve")
+        paths += save_figure(fig, result.out, "spec_curve")
     gaps = result.table.loc[result.table["quantity"] == "exclusion_gap"]
     if len(gaps):
         pairs = gaps.loc[gaps["pool"].map(EXCLUDED_TARGET) == gaps["target"]]
@@ -689,5 +696,5 @@ def plot_sweep(result: SweepResult) -> list[Path]:
                               ylabel="exclusion gap (90% interval)",
                               title="Welfare lost by the excluded group when a skewed pool decides; "
                                     "filled = 90% interval below 0")
-        paths += save_figure(fig, result.out / "spec_curve_gaps")
+        paths += save_figure(fig, result.out, "spec_curve_gaps")
     return paths

@@ -21,6 +21,7 @@ from prism_stats._io import atomic_path, now_iso, write_json_atomic, write_text_
 
 from .conversations import Design, make_design
 from .people import make_participants
+from .population import check_planted, group_optima, true_population_means
 from .release import (
     ReleaseTexts,
     RepSample,
@@ -33,7 +34,6 @@ from .release import (
     survey_records,
     write_jsonl,
 )
-from .population import check_planted, group_optima, true_population_means
 from .scores import expected_observed, scores
 from .text import text_features
 from .truth import PLANTED_DESCRIPTION, make_truth

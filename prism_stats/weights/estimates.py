@@ -20,7 +20,6 @@ from prism_stats.vocab import VETO_THRESHOLD
 from .margins import WeightingError
 from .raking import WeightingResult
 
-
 # --- weighted per-LLM estimates -------------------------------------------------------------
 
 

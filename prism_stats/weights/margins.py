@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-
 MarginKey = str | tuple[str, ...]
 
 #: Default raking margins: the three one-way census margins plus age x sex.

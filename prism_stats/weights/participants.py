@@ -18,7 +18,6 @@ from prism_stats import census, vocab
 from .margins import DEFAULT_MARGINS, ONE_WAY_MARGINS, MarginKey, WeightingError, census_margins
 from .raking import WeightingResult, poststratify, rake
 
-
 # --- participants -> weights ------------------------------------------------------------------
 
 

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-
 #: Clipping range of the imputed tables (the original's ``round_rating``/``round_choice``).
 IMPUTE_BOUNDS: dict[str, tuple[float, float]] = {
     "mean": (1.0, 100.0),

@@ -77,7 +77,6 @@ from .results import (
     welfare_dataset,
 )
 
-
 #: Jury score of an LLM nobody in the jury saw, per rule (on the utility scale).
 UNSEEN_VALUE: dict[str, float] = {"mean": 1.0, "chosen": 0.0, "veto": 1.0}
 

@@ -27,7 +27,6 @@ from prism_stats.vocab import (
 from .imputation import IMPUTE_BOUNDS, iterative_impute
 from .results import POOLS, RULES, TARGETS
 
-
 PARTICIPANT_COLUMNS: tuple[str, ...] = (
     "participant",
     "gender",

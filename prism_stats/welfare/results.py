@@ -67,7 +67,6 @@ import xarray as xr
 
 from prism_stats._io import now_iso
 
-
 #: Rater pools ("seats of power") a jury can be drawn from.
 POOLS: tuple[str, ...] = ("representative", "male", "white", "over45")
 #: Welfare populations (targets) whose welfare is measured.
