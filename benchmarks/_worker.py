@@ -300,7 +300,7 @@ def task_fit_reuse(cfg: dict[str, Any]) -> dict[str, Any]:
 
     from prism_stats.model import build_design, build_model
     from prism_stats.model.rating import draw_participant_effects, simulate_cells
-    from prism_stats.sweeps.sbc import data_updates, replicate_design
+    from prism_stats.sweeps.sbc_replicate import data_updates, replicate_design
 
     data = load_tables(cfg["data"])
     spec = _spec(cfg)
