@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import os
@@ -13,6 +14,13 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+#: The pipeline's record of its output folder (written by :mod:`prism_stats.pipeline`,
+#: read by the report): ``OUT/manifest.json``.
+MANIFEST_FILE = "manifest.json"
+MANIFEST_KIND = "prism-stats pipeline"
+#: Bump when the meaning of the manifest fields changes.
+MANIFEST_SCHEMA = 1
 
 #: Packages whose versions are recorded with every result.
 TRACKED_PACKAGES: tuple[str, ...] = (
@@ -127,10 +135,34 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def content_sha256(path: str | os.PathLike[str], chunk: int = 1 << 22) -> str:
+    """Hex SHA-256 of a file's content, decompressed for ``.gz`` files, read in blocks."""
+    h = hashlib.sha256()
+    opener = gzip.open if Path(path).suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
 def sha256_json(obj: Any) -> str:
     """Hex SHA-256 of the canonical JSON form of *obj* (sorted keys)."""
     text = json.dumps(obj, sort_keys=True, default=_json_default, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_manifest(out: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The pipeline manifest of *out*, or ``None`` when there is none (or it is unreadable)."""
+    path = Path(out) / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("kind") != MANIFEST_KIND:
+        return None
+    return manifest
 
 
 def package_versions() -> dict[str, str]:

@@ -79,6 +79,7 @@ import functools
 import json
 from collections.abc import Mapping
 from importlib import resources
+from io import StringIO
 
 import numpy as np
 import pandas as pd
@@ -165,8 +166,6 @@ def _data_text(name: str) -> str:
 
 
 def _read_csv(name: str) -> pd.DataFrame:
-    from io import StringIO
-
     return pd.read_csv(StringIO(_data_text(name)), comment="#")
 
 

@@ -7,6 +7,9 @@ fixed sizes), and the bundle with its index page and manifest.
 - :mod:`~prism_stats.report.figures` -- the heatmap, raking-balance and recovery
   figures and the data check :func:`figure_data_problems` (figures are written by
   :func:`save_figure`, :mod:`prism_stats._io`);
+- :mod:`~prism_stats.report.sources` -- where the inputs are (:func:`locate`);
+  :mod:`~prism_stats.report.contents` -- which tables and figures can be made
+  (:func:`supplement_contents`);
 - :mod:`~prism_stats.report.supplement` -- :func:`build_supplement`, which writes the
   whole bundle from a pipeline or run folder (``prism-stats supplement RUN --out DIR``).
 """
@@ -16,20 +19,15 @@ from __future__ import annotations
 from .._io import save_figure
 from ..comparators import comparison_tables
 from ..tabular import Table, latex_escape, latex_problems, markdown_problems
+from .contents import FigureEntry, supplement_contents
 from .figures import (
     figure_data_problems,
     plot_raking_balance,
     plot_recovery,
     plot_subgroup_heatmap,
 )
-from .supplement import (
-    FigureEntry,
-    SupplementError,
-    SupplementResult,
-    build_supplement,
-    locate,
-    supplement_contents,
-)
+from .sources import SupplementError, locate
+from .supplement import SupplementResult, build_supplement
 from .tables import (
     balance_table,
     crosscheck_table,

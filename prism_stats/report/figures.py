@@ -29,7 +29,7 @@ DPI: int = FIGURE_DPI
 
 
 def _figure(width: float, height: float):
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # local: matplotlib only once a figure is drawn
 
     return Figure(figsize=(width, height), layout="constrained")
 
@@ -125,7 +125,7 @@ def plot_subgroup_heatmap(summary: pd.DataFrame, groups: Sequence[str] | None = 
 
 
 def _rectangle(j: int, i: int):
-    from matplotlib.patches import Rectangle
+    from matplotlib.patches import Rectangle  # local: as in _figure
 
     return Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", lw=1.2)
 

@@ -18,6 +18,10 @@ from typing import Any
 from .._io import sha256_json
 from ..census import HARMONISATIONS
 
+# The model, poststrat, welfare, data and synth layers are imported inside the task
+# functions: importing prism_stats.sweeps must not load PyMC, because a Dask worker
+# first sets its own compile directory (see prism_stats.sweeps.execution).
+
 #: Spec fields that can be grid axes (besides priors.*, pooling.*, parameterisation.*).
 SPEC_AXES: tuple[str, ...] = ("family", "turns", "subset", "country", "demographics",
                               "llm_interactions", "conversation_type")

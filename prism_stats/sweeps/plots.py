@@ -24,7 +24,7 @@ import xarray as xr
 from .calibration import CalibrationResult, calibration_test, rank_boundaries, simultaneous_band
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # local: matplotlib only once a figure is drawn
 
 FLAG_COLOUR = "#C44E52"
 OK_COLOUR = "#4C72B0"

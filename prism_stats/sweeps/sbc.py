@@ -77,7 +77,12 @@ from .._io import (
 from ..vocab import POPULATION_GROUPS
 from .calibration import ALPHA, CalibrationResult, calibration_test
 from .execution import RunReport, Task, dask_client, run_tasks
+from .plots import plot_ecdf_difference, plot_pvalues
 from .sbc_replicate import DEFAULT_SEED, SbcError, make_design, run_replicate
+
+# The model, poststrat, welfare, data and synth layers are imported inside the task
+# functions: importing prism_stats.sweeps must not load PyMC, because a Dask worker
+# first sets its own compile directory (see prism_stats.sweeps.execution).
 
 #: Subgroups whose mean over LLMs and best-LLM value are test quantities.
 MRP_GROUPS: tuple[str, ...] = POPULATION_GROUPS[1:]
@@ -432,8 +437,6 @@ def run_sbc(
     result = SbcResult(ranks=ranks, calibration=calibration, report=report, out=out, config=config,
                        missing=missing)
     if plots:
-        from .plots import plot_ecdf_difference, plot_pvalues
-
         save_figure(plot_ecdf_difference(ranks, calibration), out, "sbc_ecdf")
         save_figure(plot_pvalues(calibration), out, "sbc_pvalues")
     return result

@@ -28,6 +28,10 @@ import xarray as xr
 from .._io import atomic_path
 from .execution import fit_slot, process_cached, replicate_seed, seed_int, seed_record
 
+# The model, poststrat, welfare, data and synth layers are imported inside the task
+# functions: importing prism_stats.sweeps must not load PyMC, because a Dask worker
+# first sets its own compile directory (see prism_stats.sweeps.execution).
+
 DEFAULT_SEED = 20240422
 
 

@@ -98,6 +98,11 @@ from .execution import (
     seed_record,
 )
 from .grid import Grid, GridError, GridPoint, load_grid
+from .plots import plot_spec_curve
+
+# The model, poststrat, welfare, data and synth layers are imported inside the task
+# functions: importing prism_stats.sweeps must not load PyMC, because a Dask worker
+# first sets its own compile directory (see prism_stats.sweeps.execution).
 
 #: Each skewed rater pool and the population it leaves out (headline exclusion gaps).
 EXCLUDED_TARGET: dict[str, str] = {"male": "nonmale", "white": "nonwhite", "over45": "under45"}
@@ -442,8 +447,6 @@ def run_sweep(
 
 def plot_sweep(result: SweepResult) -> list[Path]:
     """Write ``spec_curve`` (headline LLM estimate) and, with welfare, ``spec_curve_gaps``."""
-    from .plots import plot_spec_curve
-
     paths = []
     varying = [a for a in result.axes if result.points[a].nunique() > 1] or result.axes
     head = result.headline()

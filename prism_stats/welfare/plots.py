@@ -19,7 +19,7 @@ from .summaries import exclusion_gaps
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # local: matplotlib only once a figure is drawn
 
 #: Display labels (the original figure's wording where it had one).
 TARGET_LABELS: dict[str, str] = {
