@@ -1,5 +1,6 @@
-"""The model stage: specs, sufficient-statistics designs, PyMC rating model, fitting,
-diagnostics and run folders. See ARCHITECTURE.md.
+"""The model stage: specs, designs, the PyMC rating model, fitting, diagnostics, run folders.
+
+See ARCHITECTURE.md.
 
 Modules: :mod:`.spec` (model specs from ``models/*.toml``), :mod:`.design` (ratings
 collapsed onto observation cells), :mod:`.rating` (the PyMC rating model), :mod:`.fit`

@@ -1,5 +1,7 @@
-"""The end-to-end pipeline: validate, fit, diagnostics, MRP, welfare, comparators and the
-supplementary materials, resumable stage by stage.
+"""The end-to-end pipeline, resumable stage by stage: validate, fit, MRP, welfare, supplement.
+
+The stages: validation, fit, diagnostics, MRP, welfare, comparators and the
+supplementary materials.
 
 >>> from prism_stats.pipeline import run_pipeline, run_demo
 >>> result = run_pipeline("data/prism", "out")             # doctest: +SKIP

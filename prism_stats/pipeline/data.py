@@ -1,5 +1,7 @@
-"""Reusable building blocks around the data and the fit: a cheap release hash, the
-synthetic default dataset made once, and fits cached by their inputs.
+"""Building blocks around the data and the fit: release hash, synthetic default, cached fits.
+
+A cheap release hash, the synthetic default dataset made once, and fits cached by their
+inputs.
 
 These are what the pipeline stages use, and what notebooks and scripts can use to avoid
 regenerating data or refitting a model whose inputs have not changed.

@@ -1,4 +1,4 @@
-"""The resumable stage runner: fingerprints, the manifest, locking and progress.
+"""The resumable stage runner: fingerprints, the manifest and locking.
 
 A pipeline is a list of :class:`Stage` objects -- data, not code paths: a name, the
 function that does the work, the upstream stages it depends on, the configuration

@@ -1,5 +1,7 @@
-"""Supplementary materials: tables (CSV, LaTeX booktabs, Markdown), figures (PNG, PDF at
-fixed sizes), and the bundle with its index page and manifest.
+"""Supplementary materials: the tables, the figures, and the bundle with its index and manifest.
+
+Tables are written as CSV, LaTeX booktabs and Markdown; figures as PNG and PDF at fixed
+sizes.
 
 - :mod:`~prism_stats.report.tables` -- the builders of every supplement table (the
   :class:`Table` type, its writers and structural checkers are :mod:`prism_stats.tabular`;

@@ -1,5 +1,6 @@
-"""Calibration and sensitivity at scale: simulation-based calibration (SBC) and
-specification sweeps (a multiverse analysis), run serially or on Dask.
+"""Calibration and sensitivity at scale: SBC and specification sweeps, serially or on Dask.
+
+Simulation-based calibration (SBC) and specification sweeps (a multiverse analysis):
 
 - :func:`run_sbc` (:mod:`.sbc`; one replicate: :mod:`.sbc_replicate`): draw parameters
   from a spec's prior, simulate a PRISM-shaped dataset, fit, and record the rank of every
