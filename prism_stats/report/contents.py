@@ -301,7 +301,7 @@ def supplement_contents(
 ) -> tuple[list[Table], list[FigureEntry], list[str]]:
     """The supplement's tables and figures without writing anything.
 
-    Returns the :class:`~prism_stats.report.tables.Table` objects, the figure entries
+    Returns the :class:`~prism_stats.tabular.Table` objects, the figure entries
     (call ``entry.draw()`` for a matplotlib figure) and the reasons for what cannot be
     produced from *source* (a pipeline or run folder).
     """
