@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prism_stats.data import synth, synth_topics
-from prism_stats.data import synth_tables as T
-from prism_stats.data.synth_topics import (
+from prism_stats import synth
+from prism_stats.synth import tables as T
+from prism_stats.synth import topics as synth_topics
+from prism_stats.synth.topics import (
     DEFAULT_TOPIC_PROCESS,
     NO_TOPIC,
     TopicProcess,
@@ -27,8 +28,11 @@ def people_design():
 
 
 def test_only_the_opening_prompts_depend_on_the_topic_stream(monkeypatch):
+    import importlib
+
     with_topics = synth.generate(60, 3).records(metadata=True)
-    monkeypatch.setattr(synth, "set_opening_prompts", lambda *a, **k: None)
+    runner = importlib.import_module("prism_stats.synth.generate")  # the module, not the function
+    monkeypatch.setattr(runner, "set_opening_prompts", lambda *a, **k: None)
     without = synth.generate(60, 3).records(metadata=True)
     for name in ("survey.jsonl", "metadata.jsonl"):
         assert with_topics[name] == without[name]

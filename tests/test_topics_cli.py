@@ -114,7 +114,8 @@ def test_pipeline_stage_registration_and_config(tmp_path):
 def test_stage_and_supplement_hook(small_data, synth_small, tmp_path):
     from prism_stats.pipeline.config import PipelineConfig
     from prism_stats.pipeline.stages import topics_stage
-    from prism_stats.report.supplement import Sources, _Collector
+    from prism_stats.report.contents import _Collector
+    from prism_stats.report.sources import Sources
 
     cfg = PipelineConfig.from_dict({"topics": {
         "enabled": True, "model": False,

@@ -97,7 +97,7 @@ def test_default_pipeline_recovers_planted_topics():
     outliers, as in the study's 32%: 0.41-0.46 over release seeds 1, 2 and 20240422.)"""
     from sklearn.metrics import adjusted_rand_score
 
-    from prism_stats.data.synth import generate
+    from prism_stats.synth import generate
 
     d = generate(400, 1)
     conv = d.records()["conversations.jsonl"]

@@ -1,6 +1,6 @@
 """The hierarchical model of topic choice against planted truth (small, seeded, real MCMC).
 
-Topics are drawn by the generator's topic process (``synth_topics``) for 500 synthetic
+Topics are drawn by the generator's topic process (``prism_stats.synth.topics``) for 500 synthetic
 participants, with seven of its planted topics, so the true average effect of every
 factor level on every topic (percentage points, over the drawn conversations and
 participant effects -- the model's estimand) is known. The model must cover the truth
@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from prism_stats.data import synth, synth_topics
+from prism_stats import synth
+from prism_stats.synth import topics as synth_topics
 from prism_stats.topics import assignments_from_frame, topic_design
 from prism_stats.topics.hierarchical import collapse, compare_with_lpm, fit_topic_model
 

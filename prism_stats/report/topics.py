@@ -1,4 +1,4 @@
-"""Supplement tables and figures of the dialogue-diversity analysis.
+"""Build the supplement tables and figures of the dialogue-diversity analysis.
 
 They are built from a topic result folder (:meth:`prism_stats.topics.TopicAnalysis.save`:
 ``topics.csv``, ``lpm.csv``, ``model_effects.csv``, ...), so the CLI
@@ -12,6 +12,7 @@ They are built from a topic result folder (:meth:`prism_stats.topics.TopicAnalys
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .figures import _figure
-from .tables import MISSING, Table, format_number, interval
+from .._io import save_figure
+from ..tabular import MISSING, Table, interval
+from .figures import _figure, figure_data_problems
 
 #: Groups of the prevalence heatmap (factor labels of the topic design).
 HEATMAP_FACTORS: tuple[str, ...] = ("all", "gender", "age", "region", "conversation type")
@@ -236,8 +238,6 @@ class TopicFigure:
 
 def topic_supplement(folder: str | Path) -> tuple[list[Table], list[TopicFigure], list[str]]:
     """Tables, figures and the reasons for anything missing, from a topic result folder."""
-    import json
-
     folder = Path(folder)
     tables: list[Table] = []
     figures: list[TopicFigure] = []
@@ -287,8 +287,6 @@ def topic_supplement(folder: str | Path) -> tuple[list[Table], list[TopicFigure]
 def write_topic_supplement(folder: str | Path, out: str | Path, *, formats: tuple[str, ...] =
                            ("png", "pdf"), dpi: int = 150) -> list[Path]:
     """Write the topic tables (``out/tables``) and figures (``out/figures``); the paths."""
-    from .figures import figure_data_problems, save_figure
-
     out = Path(out)
     tables, figures, _ = topic_supplement(folder)
     paths: list[Path] = []
@@ -306,7 +304,6 @@ def write_topic_supplement(folder: str | Path, out: str | Path, *, formats: tupl
 __all__ = [
     "TopicFigure",
     "disagreement_table",
-    "format_number",
     "lpm_counts_table",
     "lpm_table",
     "model_effects_table",

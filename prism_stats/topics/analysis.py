@@ -38,6 +38,9 @@ from .hierarchical import TopicModelResult, compare_with_lpm, fit_topic_model
 from .neighbourhoods import NeighbourhoodResult, neighbourhood_analysis
 from .regressions import LPMResult, topic_regressions
 
+# Heavy libraries are imported inside the functions that use them, so that importing
+# prism_stats.topics (e.g. for the CLI's --help) does not load them.
+
 Progress = Callable[[str], None]
 
 

@@ -1,5 +1,6 @@
-"""The design of topic choice: each conversation's topic, its author's factors and the
-study's reference levels, shared by the regressions and the hierarchical model.
+"""Build the design of topic choice: each conversation's topic and its author's factors.
+
+The study's reference levels; shared by the regressions and the hierarchical model.
 
 Factors (SPEC §3.2): ``gender`` (reference Male), ``age`` (18-24), ``region`` =
 ``special_region`` (US), ``ethnicity`` = ``ethnicity_simplified`` (White), ``religion`` =

@@ -37,6 +37,9 @@ import pandas as pd
 from .assignments import OUTLIER, OUTLIER_LABEL, TopicAssignments, TopicError, topic_table
 from .embeddings import Embeddings, embed
 
+# Heavy libraries are imported inside the functions that use them, so that importing
+# prism_stats.topics (e.g. for the CLI's --help) does not load them.
+
 #: The study's settings (SPEC §3.2).
 UMAP_SETTINGS: dict[str, Any] = {"n_components": 20, "metric": "cosine", "min_dist": 0.0,
                                  "n_neighbors": 15, "init": "random"}

@@ -26,6 +26,9 @@ import numpy as np
 
 from .assignments import TopicError
 
+# Heavy libraries are imported inside the functions that use them, so that importing
+# prism_stats.topics (e.g. for the CLI's --help) does not load them.
+
 METHODS: tuple[str, ...] = ("tfidf", "sentence-transformers")
 DEFAULT_SENTENCE_MODEL = "all-mpnet-base-v2"
 TFIDF_DIMENSIONS = 100

@@ -1,5 +1,6 @@
-"""A hierarchical Bayesian model of topic choice: effects pooled across topics, participant
-random effects (PyMC, sampled with nutpie).
+"""Fit a hierarchical Bayesian model of topic choice (PyMC, sampled with nutpie).
+
+Effects are pooled across topics; participants have random effects.
 
 The model is a multinomial logit over the topic classes (the outliers, ``-1``, are the
 reference class when present, else the first topic)::
@@ -43,6 +44,9 @@ import xarray as xr
 
 from .assignments import OUTLIER, TopicError
 from .design import PARTICIPANT_FACTORS, TopicDesign
+
+# Heavy libraries are imported inside the functions that use them, so that importing
+# prism_stats.topics (e.g. for the CLI's --help) does not load them.
 
 CTYPE = "conversation type"
 INTERVAL = 0.90
@@ -297,7 +301,10 @@ def fit_topic_model(design: TopicDesign, *, chains: int = 2, draws: int = 300, t
     diag = _diagnostics(idata, names)
     total = post.sizes["chain"] * post.sizes["draw"]
     pick = np.unique(np.linspace(0, total - 1, min(effect_draws, total)).round().astype(int))
-    ame = average_effects(data, post, pick)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):  # small products: threads only spin
+        ame = average_effects(data, post, pick)
     t3 = time.perf_counter()
     terms = pd.concat([data.terms_p, data.terms_c], ignore_index=True)
     lo, hi = (1 - INTERVAL) / 2, 1 - (1 - INTERVAL) / 2

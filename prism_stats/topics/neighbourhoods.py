@@ -28,6 +28,9 @@ import pandas as pd
 
 from .assignments import TopicError
 
+# Heavy libraries are imported inside the functions that use them, so that importing
+# prism_stats.topics (e.g. for the CLI's --help) does not load them.
+
 THRESHOLDS: tuple[float, ...] = (0.05, 0.125, 0.2)
 #: (attribute label, participants column); plus the intersection of all of them.
 ATTRIBUTES: tuple[tuple[str, str], ...] = (

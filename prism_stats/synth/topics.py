@@ -1,4 +1,4 @@
-"""Planted topics of the synthetic opening prompts: who talks about what, with its truth.
+"""Write the opening prompts about planted topics whose choice depends on who writes them.
 
 The opening prompt of every synthetic conversation is written about one of 20 planted
 topics (named after the study's clusters, SPEC §3.2) or about nothing in particular
@@ -46,10 +46,10 @@ from scipy.special import softmax
 from prism_stats import vocab
 from prism_stats._io import write_json_atomic, write_text_atomic
 
-from . import synth_tables as T
-from .synth_release import ReleaseTexts
-from .synth_text import prose
-from .synth_util import text_lengths
+from . import tables as T
+from .release import ReleaseTexts
+from .text import prose
+from .util import text_lengths
 
 #: The conversations' non-topic (counterpart of the study's outliers, cluster -1).
 NO_TOPIC = "(no topic)"

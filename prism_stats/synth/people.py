@@ -26,9 +26,10 @@ import pandas as pd
 
 from prism_stats import vocab
 
-from . import synth_tables as T
-from .synth_text import prose
-from .synth_util import (
+from . import priors as PR
+from . import tables as T
+from .text import prose
+from .util import (
     SynthError,
     allocate,
     margin,
@@ -112,7 +113,7 @@ def _ukus_demographics(
     age = np.empty(n, dtype=object)
     gender = np.empty(n, dtype=object)
     eth = np.empty(n, dtype=object)
-    for code, table in (("uk", T.UK_AVAILABLE), ("us", T.US_AVAILABLE)):
+    for code, table in (("uk", PR.UK_AVAILABLE), ("us", PR.US_AVAILABLE)):
         members = np.flatnonzero(locale == code)
         if len(members) == 0:
             continue
@@ -121,9 +122,9 @@ def _ukus_demographics(
         rng.shuffle(cells)
         a_idx, col = np.divmod(cells, table.shape[1])
         age[members] = np.array(vocab.CENSUS_AGES, dtype=object)[a_idx]
-        groups = np.array([T.UKUS_COLUMNS[c][0] for c in col], dtype=object)
-        gender[members] = np.array([T.UKUS_COLUMNS[c][1] for c in col], dtype=object)
-        split = T.OTHER_GROUP_SPLIT[code]
+        groups = np.array([PR.UKUS_COLUMNS[c][0] for c in col], dtype=object)
+        gender[members] = np.array([PR.UKUS_COLUMNS[c][1] for c in col], dtype=object)
+        split = PR.OTHER_GROUP_SPLIT[code]
         categorised = np.array(
             [
                 {
@@ -140,9 +141,9 @@ def _ukus_demographics(
         categorised[other] = rng.choice(list(split), size=len(other), p=list(split.values()))
         eth[members] = categorised
     u = rng.random(n)
-    gender[u < T.UKUS_NONBINARY] = "Non-binary / third gender"
-    gender[(u >= T.UKUS_NONBINARY) & (u < T.UKUS_NONBINARY + T.UKUS_GENDER_PNTS)] = PNTS
-    eth[rng.random(n) < T.UKUS_ETHNICITY_PNTS] = PNTS
+    gender[u < PR.UKUS_NONBINARY] = "Non-binary / third gender"
+    gender[(u >= PR.UKUS_NONBINARY) & (u < PR.UKUS_NONBINARY + PR.UKUS_GENDER_PNTS)] = PNTS
+    eth[rng.random(n) < PR.UKUS_ETHNICITY_PNTS] = PNTS
     return age, gender, eth
 
 
@@ -193,9 +194,9 @@ def make_participants(n: int, rng: np.random.Generator) -> pd.DataFrame:
     age[others] = quota_sample(age_levels, left, len(others), rng)
     left = _remaining(margin(T.GENDER_COUNTS, vocab.GENDERS) * scale, gender[ukus], vocab.GENDERS)
     parent = np.array([age_levels.index(a) for a in age[others]])
-    codes = rake_assign(parent, _prior(T.GENDER_PRIOR_BY_AGE, list(age_levels)), left, rng)
+    codes = rake_assign(parent, _prior(PR.GENDER_PRIOR_BY_AGE, list(age_levels)), left, rng)
     gender[others] = np.array(vocab.GENDERS, dtype=object)[codes]
-    classes = sorted(T.ETHNICITY_PRIOR)
+    classes = sorted(PR.ETHNICITY_PRIOR)
     birth_class = np.array([_birth_class(b) for b in birth], dtype=object)
     parent = np.array([classes.index(c) for c in birth_class[others]])
     left = _remaining(
@@ -203,16 +204,16 @@ def make_participants(n: int, rng: np.random.Generator) -> pd.DataFrame:
         eth[ukus],
         vocab.ETHNICITY_CATEGORISED,
     )
-    codes = rake_assign(parent, _prior(T.ETHNICITY_PRIOR, classes), left, rng)
+    codes = rake_assign(parent, _prior(PR.ETHNICITY_PRIOR, classes), left, rng)
     eth[others] = np.array(vocab.ETHNICITY_CATEGORISED, dtype=object)[codes]
 
     # Religion | birth class; employment, education, marital | age; English | birth.
-    rel_classes = sorted(T.RELIGION_PRIOR)
+    rel_classes = sorted(PR.RELIGION_PRIOR)
     parent = np.array([rel_classes.index(c) for c in birth_class])
     religion = np.array(vocab.RELIGION_CATEGORISED, dtype=object)[
         rake_assign(
             parent,
-            _prior(T.RELIGION_PRIOR, rel_classes),
+            _prior(PR.RELIGION_PRIOR, rel_classes),
             margin(T.RELIGION_COUNTS, vocab.RELIGION_CATEGORISED),
             rng,
         )
@@ -221,7 +222,7 @@ def make_participants(n: int, rng: np.random.Generator) -> pd.DataFrame:
     employment = np.array(vocab.EMPLOYMENT, dtype=object)[
         rake_assign(
             age_parent,
-            _prior(T.EMPLOYMENT_PRIOR, list(age_levels)),
+            _prior(PR.EMPLOYMENT_PRIOR, list(age_levels)),
             margin(T.EMPLOYMENT_COUNTS, vocab.EMPLOYMENT),
             rng,
         )
@@ -229,7 +230,7 @@ def make_participants(n: int, rng: np.random.Generator) -> pd.DataFrame:
     education = np.array(vocab.EDUCATION, dtype=object)[
         rake_assign(
             age_parent,
-            _prior(T.EDUCATION_PRIOR, list(age_levels)),
+            _prior(PR.EDUCATION_PRIOR, list(age_levels)),
             margin(T.EDUCATION_COUNTS, vocab.EDUCATION),
             rng,
         )
@@ -237,7 +238,7 @@ def make_participants(n: int, rng: np.random.Generator) -> pd.DataFrame:
     marital = np.array(vocab.MARITAL, dtype=object)[
         rake_assign(
             age_parent,
-            _prior(T.MARITAL_PRIOR, list(age_levels)),
+            _prior(PR.MARITAL_PRIOR, list(age_levels)),
             margin(T.MARITAL_COUNTS, vocab.MARITAL),
             rng,
         )
@@ -245,7 +246,7 @@ def make_participants(n: int, rng: np.random.Generator) -> pd.DataFrame:
     eng_class = np.array(
         [
             "native"
-            if b in T.ENGLISH_NATIVE_COUNTRIES
+            if b in PR.ENGLISH_NATIVE_COUNTRIES
             else "south_africa"
             if b == "ZAF"
             else "other"
@@ -256,7 +257,7 @@ def make_participants(n: int, rng: np.random.Generator) -> pd.DataFrame:
     english = np.array(vocab.ENGLISH, dtype=object)[
         rake_assign(
             np.array([eng_levels.index(c) for c in eng_class]),
-            _prior(T.ENGLISH_PRIOR, eng_levels),
+            _prior(PR.ENGLISH_PRIOR, eng_levels),
             margin(T.ENGLISH_COUNTS, vocab.ENGLISH),
             rng,
         )
@@ -268,14 +269,14 @@ def make_participants(n: int, rng: np.random.Generator) -> pd.DataFrame:
     direct = np.array(vocab.YES_NO_UNSURE, dtype=object)[direct_code]
     indirect = np.array(vocab.YES_NO_UNSURE, dtype=object)[indirect_code]
     fam_code = rake_assign(
-        direct_code, T.FAMILIARITY_PRIOR, margin(T.FAMILIARITY_COUNTS, vocab.LM_FAMILIARITY), rng
+        direct_code, PR.FAMILIARITY_PRIOR, margin(T.FAMILIARITY_COUNTS, vocab.LM_FAMILIARITY), rng
     )
     familiarity = np.array(vocab.LM_FAMILIARITY, dtype=object)[fam_code]
     shown = (direct == "Yes") | (indirect == "Yes")
     frequency = np.full(n, None, dtype=object)
     idx = np.flatnonzero(shown)
     freq_code = rake_assign(
-        fam_code[idx], T.FREQUENCY_PRIOR, margin(T.FREQUENCY_COUNTS, vocab.LM_FREQUENCY), rng
+        fam_code[idx], PR.FREQUENCY_PRIOR, margin(T.FREQUENCY_COUNTS, vocab.LM_FREQUENCY), rng
     )
     frequency[idx] = np.array(vocab.LM_FREQUENCY, dtype=object)[freq_code]
     usecases, order_usecases = _usecases(shown, rng)
@@ -301,8 +302,8 @@ def make_participants(n: int, rng: np.random.Generator) -> pd.DataFrame:
     self_description = prose(text_lengths(n, T.SELF_DESCRIPTION_CHARS, rng), rng)
     system_string = prose(text_lengths(n, T.SYSTEM_STRING_CHARS, rng), rng)
 
-    rel_self = np.array([rng.choice(T.RELIGION_SELF_DESCRIBED[r]) for r in religion], dtype=object)
-    eth_self = np.array([rng.choice(T.ETHNICITY_SELF_DESCRIBED[e]) for e in eth], dtype=object)
+    rel_self = np.array([rng.choice(PR.RELIGION_SELF_DESCRIBED[r]) for r in religion], dtype=object)
+    eth_self = np.array([rng.choice(PR.ETHNICITY_SELF_DESCRIBED[e]) for e in eth], dtype=object)
     age_release = np.array(
         [vocab.AGE_BANDS_RELEASE[age_levels.index(a)] for a in age], dtype=object
     )
