@@ -6,7 +6,7 @@ participant's rating of that response on attribute a (``performance_attributes``
 ``choice_attributes``), standardised over the conversations used. ``s_pa`` is p's stated
 importance of a (survey, 0-100), standardised over the participants used::
 
-    y_c    ~ Normal(alpha + u_p + sum_a beta_pa x_ca, sigma)
+    y*_c   ~ Normal(alpha + u_p + sum_a beta_pa x_ca, sigma)      y_c = clip(y*_c, 1, 100)
     beta_pa = b0_a + b1_a s_pa + tau_a z_pa          z_pa ~ Normal(0, 1)
     u_p     ~ Normal(0, sigma_participant)
 
@@ -14,7 +14,10 @@ importance of a (survey, 0-100), standardised over the participants used::
 participant of average stated importance, and **``b1_a`` -- the dependence -- is how
 much that reward grows per standard deviation of stated importance**: b1 > 0 means
 people who say a matters reward it more. Participant slopes and intercepts are
-non-centred. Conversations with any N/A attribute (or no opening score) are left out and
+non-centred. The top score sits at the slider's end (100) for a large share of
+conversations, so by default scores at 1 and 100 are treated as censored (a Tobit
+likelihood, ``censored=False`` for a plain Gaussian): the coefficients are then on the
+latent scale, not shrunk by the ceiling. Conversations with any N/A attribute (or no opening score) are left out and
 counted (complete cases; N/A is not "performed badly").
 
 Priors: ``alpha ~ N(50, 25)``, ``sigma ~ HalfNormal(25)``, ``sigma_participant ~
@@ -39,6 +42,8 @@ ATTRIBUTE_SETS: dict[str, str] = {"performance": "perf_", "choice": "choice_"}
 PRIORS: dict[str, float] = {"alpha_mu": 50.0, "alpha_sd": 25.0, "sigma": 25.0,
                             "sigma_participant": 15.0, "b0": 10.0, "b1": 5.0, "tau": 5.0}
 SUMMARY_LEVEL = 0.90
+#: Ends of the score slider: top scores piled there are censored observations.
+LOW, HIGH = 1.0, 100.0
 
 
 @dataclass
@@ -115,8 +120,9 @@ def build_stated_design(data: Any, *, attribute_set: str = "performance",
         excluded=excluded)
 
 
-def build_stated_model(design: StatedDesign, priors: dict[str, float] | None = None):
-    """The PyMC model of the module docstring."""
+def build_stated_model(design: StatedDesign, priors: dict[str, float] | None = None, *,
+                       censored: bool = True):
+    """The PyMC model of the module docstring (``censored``: scores at 1/100 censored)."""
     import pymc as pm
 
     pri = {**PRIORS, **(priors or {})}
@@ -133,7 +139,10 @@ def build_stated_model(design: StatedDesign, priors: dict[str, float] | None = N
         slope = b0 + b1 * design.stated + tau * beta_z  # (P, A)
         p = design.participant
         mu = alpha + sigma_p * u_z[p] + (design.x * slope[p]).sum(axis=1)
-        pm.Normal("y", mu, sigma, observed=design.y)
+        if censored:
+            pm.Censored("y", pm.Normal.dist(mu, sigma), lower=LOW, upper=HIGH, observed=design.y)
+        else:
+            pm.Normal("y", mu, sigma, observed=design.y)
     return model
 
 
@@ -172,7 +181,8 @@ class StatedFit:
 
 def fit_stated(data: Any, *, attribute_set: str = "performance", chains: int = 2, draws: int = 500,
                tune: int = 500, seed: int = 20240422, sampler: str = "nutpie",
-               progress: bool = False, priors: dict[str, float] | None = None) -> StatedFit:
+               progress: bool = False, priors: dict[str, float] | None = None,
+               censored: bool = True) -> StatedFit:
     """Fit the stated-vs-revealed model (see the module docstring).
 
     Returns a :class:`StatedFit` whose posterior keeps the population parameters
@@ -185,7 +195,7 @@ def fit_stated(data: Any, *, attribute_set: str = "performance", chains: int = 2
     from ..model.fit import sample_model
 
     design = build_stated_design(data, attribute_set=attribute_set)
-    model = build_stated_model(design, priors)
+    model = build_stated_model(design, priors, censored=censored)
     raw, timings = sample_model(model, {"sampler": sampler, "chains": chains, "draws": draws,
                                         "tune": tune, "seed": seed}, progress=progress)
     keep = ["alpha", "sigma", "sigma_participant", "b0", "b1", "tau"]
@@ -194,6 +204,7 @@ def fit_stated(data: Any, *, attribute_set: str = "performance", chains: int = 2
     stats = stats.drop_vars([v for v in stats.data_vars if stats[v].dtype == object])
     diag = diagnose(xr.DataTree.from_dict({"posterior": post, "sample_stats": stats}))
     meta = {"kind": "stated-vs-revealed model", "created_at": now_iso(), "attribute_set": attribute_set,
+            "censored": censored,
             "n_conversations": len(design.y), "n_participants": len(design.participants),
             "excluded": design.excluded, "scaling": design.scaling, "priors": {**PRIORS, **(priors or {})},
             "sampling": {"sampler": sampler, "chains": chains, "draws": draws, "tune": tune, "seed": seed},
