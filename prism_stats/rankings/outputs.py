@@ -175,7 +175,7 @@ def supplement_items(folder: str | Path, usable: Callable[[Path], bool] | None =
     skipped: list[str] = []
     rankings = _read(folder, "rankings.csv")
     if rankings is None:
-        skipped.append("rankings tables: no rankings/rankings.csv (run the rankings stage)")
+        skipped.append("rankings tables: no rankings.csv (pipeline stage rankings, or `prism-stats rankings`)")
     else:
         settings = (_json(folder, "battles_summary.json") or {}).get("settings", {})
         tables.append(T.overall_table(rankings))
@@ -204,7 +204,8 @@ def supplement_items(folder: str | Path, usable: Callable[[Path], bool] | None =
                         "by the average win rate.", lambda: plots.win_rate_heatmap(pairs)))
     ranks = _read(folder, "model_ranks.csv")
     if ranks is None:
-        skipped.append("model-based ranks: no rankings/model_ranks.csv (run the rankings_model stage)")
+        skipped.append("model-based ranks: no model_ranks.csv (pipeline stage rankings_model, or "
+                       "`prism-stats rankings --choice` / `--run RUN`)")
     else:
         for source in dict.fromkeys(ranks["source"]):
             t = T.model_census_table(ranks, source)
@@ -228,7 +229,8 @@ def supplement_items(folder: str | Path, usable: Callable[[Path], bool] | None =
                         "importance) and b0 (the reward at average stated importance).",
                         lambda: plots.stated_forest(stated)))
     elif stated_meta.get("fitted") is not False:
-        skipped.append("stated-vs-revealed table: no rankings/stated_model.csv (run the stated stage)")
+        skipped.append("stated-vs-revealed table: no stated_model.csv (pipeline stage stated, or "
+                       "`prism-stats stated`)")
     corr = _read(folder, "attribute_correlations.csv")
     if corr is not None:
         figures.append(("attribute_correlations", "Attribute correlations",
