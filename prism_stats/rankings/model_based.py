@@ -125,7 +125,8 @@ def rank_table(ds: xr.Dataset, **labels: str) -> pd.DataFrame:
 def indistinguishable_pairs(ds: xr.Dataset, bounds: tuple[float, float] = UNDECIDED) -> pd.DataFrame:
     """Pairs (m, m') the draws cannot order: ``bounds[0] < P(m beats m') < bounds[1]``.
 
-    One row per unordered pair (m listed first when its expected rank is better).
+    One row per unordered pair (m listed first when its expected rank is better; equal
+    expected ranks: alphabetical).
     """
     p = ds["p_beats"].to_dataframe().reset_index()
     er = ds["expected_rank"].to_dataframe().reset_index()
@@ -133,7 +134,9 @@ def indistinguishable_pairs(ds: xr.Dataset, bounds: tuple[float, float] = UNDECI
     p = p.merge(er, on=[*keys, "llm"]).merge(
         er.rename(columns={"llm": "opponent", "expected_rank": "opponent_expected_rank"}),
         on=[*keys, "opponent"])
-    keep = (p["llm"] != p["opponent"]) & (p["expected_rank"] < p["opponent_expected_rank"])
+    first = (p["expected_rank"] < p["opponent_expected_rank"]) | (
+        (p["expected_rank"] == p["opponent_expected_rank"]) & (p["llm"].astype(str) < p["opponent"].astype(str)))
+    keep = (p["llm"] != p["opponent"]) & first
     keep &= (p["p_beats"] > bounds[0]) & (p["p_beats"] < bounds[1])
     return p.loc[keep, [*keys, "llm", "opponent", "p_beats"]].reset_index(drop=True)
 
