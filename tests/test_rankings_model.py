@@ -84,7 +84,7 @@ def test_rating_model_rank_intervals_cover_the_true_ranks(small_run, small_data,
 def test_model_rankings_from_the_rating_model(small_run, small_data):
     from prism_stats.rankings.analysis import model_rankings
 
-    res = model_rankings(small_data, run=small_run, by=["gender", "conversation_type"], seed=1)
+    res = model_rankings(small_data, run=small_run, by=["gender", "conversation_type", "rep"], seed=1)
     assert set(res.ranks["source"]) == {"rating"}
     assert {"census_uk", "census_us", "all", "gender"} <= set(res.ranks["grouping"])
     assert any("conversation_type" in n for n in res.notes)  # no model-based ranking, and said so

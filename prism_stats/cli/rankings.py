@@ -139,8 +139,13 @@ def rankings_cmd(
         from ..model.choice import fit_choice
 
         typer.echo(f"fitting the choice model ({chains} chains x {draws} draws) ...")
+        from ..model.diagnostics import diagnose
+
         choice_run = fit_choice(prism, chains=chains, draws=draws, tune=tune, seed=seed,
                                 progress=False, out=out / "choice")
+        d = diagnose(choice_run.idata)
+        typer.echo(f"choice model: max R-hat {d.max_rhat:.3f}, min bulk ESS {d.min_ess_bulk:.0f} "
+                   f"(LLM effects {d.table.loc['llm_effect', 'min_ess_bulk']:.0f}), {d.divergences} divergence(s)")
     if choice_run is not None or rating_run is not None:
         try:
             model = model_rankings(prism, run=rating_run, choice_run=choice_run, by=specs, names=names,

@@ -105,7 +105,8 @@ group, LLM) -- for each census cell (default harmonisation) and LLM,
 with the GBR/USA country effect, the opening turn and the conversation type averaged with
 equal weights (``synth_truth.true_population_means``), then census-weighted over the
 group's cells. ``truth.json``: scalars, the planted pattern, group optima, seed, sizes,
-achieved moments and the REP cell tables.
+achieved moments and the REP cell tables; with ``stated_link`` (off by default) also the
+planted stated-vs-revealed coefficients (:mod:`~prism_stats.data.synth_stated`).
 """
 
 from __future__ import annotations

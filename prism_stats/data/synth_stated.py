@@ -14,14 +14,15 @@ p, with attribute answers standardised by the published moments
     delta_c = sum_a beta_pa * x_ca
 
 and ``delta_c`` is added to the latent score of **every opening response of c** (later
-turns are untouched). A common shift keeps which response is top-rated (up to clipping
-ties), so the answers describe the top-rated response as in the release. The known
-coefficients are ``reward`` and ``dependence`` (score points per standard deviation):
-the model of :mod:`prism_stats.rankings.stated_model` estimates them on the observed
-1-100 scale, where clipping at 100 shrinks every slope by a common factor; the truth
-records that factor (``observed_scale``: the least-squares slope of the observed top
-opening score on ``delta_c``), so the observed-scale truth is ``dependence *
-observed_scale``. The shifts add variance to the opening scores, which is why the link is
+turns are untouched). A common shift keeps which response is top-rated (up to ties at
+the clipped ends and the ~3% slider-default answers, which stay at 50), so the answers
+describe the top-rated response as in the release. The known
+coefficients are ``reward`` and ``dependence`` (score points per standard deviation, on
+the latent scale), which :mod:`prism_stats.rankings.stated_model` estimates with its
+censored likelihood. On the observed 1-100 scale the ceiling shrinks slopes: the truth
+records ``observed_scale``, the least-squares slope of the observed top opening score on
+``delta_c`` (what a plain Gaussian fit of the observed scores would roughly recover,
+``dependence * observed_scale``). The shifts add variance to the opening scores, which is why the link is
 off by default (the default release stays calibrated to the published moments).
 """
 

@@ -106,9 +106,12 @@ def rankings_model_stage(ctx: StageContext) -> list[Path]:
         choice_run = fit_choice(ctx.data, chains=cfg["chains"], draws=cfg["draws"], tune=cfg["tune"],
                                 seed=cfg["seed"], progress=ctx.progress, out=folder / "choice")
         written += [folder / "choice" / "choice_posterior.nc", folder / "choice" / "choice_run.json"]
-        t = choice_run.meta["timings"]
+        from ..model.diagnostics import diagnose
+
+        t, d = choice_run.meta["timings"], diagnose(choice_run.idata)
         ctx.reporter.note(f"choice model: compile {t.get('compile_s') or 0:.0f} s, sampling "
-                          f"{t['sampling_s']:.0f} s")
+                          f"{t['sampling_s']:.0f} s; max R-hat {d.max_rhat:.3f}, min bulk ESS "
+                          f"{d.min_ess_bulk:.0f} (LLM effects {d.table.loc['llm_effect', 'min_ess_bulk']:.0f})")
     try:
         result = model_rankings(ctx.data, run=ctx.run, choice_run=choice_run, by=cfg["by"],
                                 countries=ctx.config.countries, min_group_size=cfg["min_group_size"],

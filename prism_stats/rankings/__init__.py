@@ -17,6 +17,7 @@ Modules, in the order data flows through them:
 ``stated``       stated vs revealed preferences: correlations and clustering
 ``stated_model`` the hierarchical model of the opening score on attribute ratings
 ``score_use``    per-rater z-scores, expressivity, centrality, disagreement on identical texts
+``analysis``     the four entry points (classical, model-based, stated, score use)
 ``tables`` / ``plots`` / ``outputs``  supplement tables, figures and writing them
 """
 

@@ -25,7 +25,7 @@ import pandas as pd
 import xarray as xr
 
 from .battles import RankingError, battles, outcome_shares, pair_counts, win_rate_matrix
-from .bootstrap import METHODS, point_ratings
+from .bootstrap import METHODS
 from .centrality import compare_normalisations
 from .groups import MIN_GROUP_SIZE, STUDY_GROUPINGS, GroupingSpec, SubgroupRankings, resolve_grouping, subgroup_rankings
 from .model_based import (
@@ -274,4 +274,4 @@ def score_use(data: Any) -> ScoreUse:
 
 
 __all__ = ["HEADLINE", "ClassicalRankings", "ModelRankings", "ScoreUse", "StatedAnalysis",
-           "classical_rankings", "model_rankings", "point_ratings", "score_use", "stated_analysis"]
+           "classical_rankings", "model_rankings", "score_use", "stated_analysis"]

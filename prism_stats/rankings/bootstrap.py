@@ -122,8 +122,6 @@ def point_ratings(battle_table: pd.DataFrame, *, methods: Sequence[str] = METHOD
     ``rc_original`` uses the original's item order (first appearance among the
     comparisons, :func:`~prism_stats.rankings.battles.winner_order`).
     """
-    from .battles import winner_order
-
     methods = _check_methods(methods)
     names = llms_in(battle_table, llms)
     if len(names) < 2:

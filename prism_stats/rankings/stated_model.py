@@ -208,6 +208,11 @@ def fit_stated(data: Any, *, attribute_set: str = "performance", chains: int = 2
             "n_conversations": len(design.y), "n_participants": len(design.participants),
             "excluded": design.excluded, "scaling": design.scaling, "priors": {**PRIORS, **(priors or {})},
             "sampling": {"sampler": sampler, "chains": chains, "draws": draws, "tune": tune, "seed": seed},
-            "timings": timings, "diagnostics": {"max_rhat": diag.max_rhat, "min_ess_bulk": diag.min_ess_bulk,
-                                                "divergences": diag.divergences}}
+            "timings": timings,
+            # the summary's estimands (b0, b1) beside the worst parameter (usually tau, the
+            # weakly identified spread of the participant slopes)
+            "diagnostics": {"max_rhat": diag.max_rhat, "min_ess_bulk": diag.min_ess_bulk,
+                            "divergences": diag.divergences,
+                            "min_ess_bulk_b0_b1": float(diag.table.loc[["b0", "b1"], "min_ess_bulk"].min()),
+                            "max_rhat_b0_b1": float(diag.table.loc[["b0", "b1"], "max_rhat"].max())}}
     return StatedFit(posterior=post.load(), design=design, meta=meta)
