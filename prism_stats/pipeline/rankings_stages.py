@@ -1,8 +1,9 @@
 """The preference-diversity stages of the pipeline: rankings, stated, rankings_model.
 
-All three write into ``OUT/run/rankings/`` (beside the run's other analyses; layout:
-:mod:`prism_stats.rankings.outputs`) and render their tables and figures into its
-``tables/`` and ``figures/``; the supplement stage picks the same items up.
+All three write their results into ``OUT/run/rankings/`` (beside the run's other
+analyses; layout: :mod:`prism_stats.rankings.outputs`); the supplement stage turns them
+into tables and figures (:func:`prism_stats.rankings.outputs.supplement_items`), so a
+change of figure settings reruns only the supplement.
 
 ``rankings``        battles, every classical ranking with its participant bootstrap for
                     the whole sample and every subgroup, score use, and the original's
@@ -32,14 +33,6 @@ def _folder(ctx: StageContext) -> Path:
     return ctx.run_dir / RANKINGS_DIR
 
 
-def _render(ctx: StageContext, folder: Path) -> list[Path]:
-    from ..rankings.outputs import write_supplement_items
-
-    sup = ctx.config.sections["supplement"]
-    written, _ = write_supplement_items(folder, formats=sup["formats"], dpi=sup["dpi"])
-    return written
-
-
 def rankings_stage(ctx: StageContext) -> list[Path]:
     """The study's rankings, score use and regressions."""
     from ..comparators import ComparatorError, demographic_regression, response_feature_regression
@@ -67,7 +60,7 @@ def rankings_stage(ctx: StageContext) -> list[Path]:
     ctx.reporter.note(f"{s['n_battles']:,} battles (tie {s['share_tie']:.1%}); top (RC corrected) "
                       f"{top['llm']}; {len(result.subgroups.sizes) - len(small)} groups ranked, "
                       f"{len(small)} too small (< {cfg['min_group_size']})")
-    return written + _render(ctx, folder)
+    return written
 
 
 def stated_stage(ctx: StageContext) -> list[Path]:
@@ -87,7 +80,7 @@ def stated_stage(ctx: StageContext) -> list[Path]:
         d = result.fit.meta["diagnostics"]
         ctx.reporter.note(f"stated-vs-revealed model: {result.fit.meta['n_conversations']:,} conversations; "
                           f"max R-hat {d['max_rhat']:.3f}, min bulk ESS {d['min_ess_bulk']:.0f}")
-    return write_stated(result, folder) + _render(ctx, folder)
+    return write_stated(result, folder)
 
 
 def rankings_model_stage(ctx: StageContext) -> list[Path]:
@@ -123,7 +116,7 @@ def rankings_model_stage(ctx: StageContext) -> list[Path]:
     if len(summ):
         ctx.reporter.note(f"study ranks inside the model's 90% rank intervals: "
                           f"{summ['share_inside'].mean():.0%} on average over {len(summ)} groups")
-    return written + write_model(result, folder) + _render(ctx, folder)
+    return written + write_model(result, folder)
 
 
 def rankings_stages(config: Any) -> list[Stage]:
@@ -131,14 +124,14 @@ def rankings_stages(config: Any) -> list[Stage]:
     if not config.sections["rankings"]["enabled"]:
         return []
     return [
-        Stage("rankings", rankings_stage, depends=("validate",), config=("rankings", "supplement"),
+        Stage("rankings", rankings_stage, depends=("validate",), config=("rankings",),
               uses_data=True, outputs=(f"run/{RANKINGS_DIR}/rankings.csv", f"run/{RANKINGS_DIR}/group_sizes.csv"),
               description="the study's rankings for every subgroup, score use, regressions"),
-        Stage("stated", stated_stage, depends=("validate",), config=("rankings", "supplement"),
+        Stage("stated", stated_stage, depends=("validate",), config=("rankings",),
               uses_data=True, versions=SAMPLING_VERSIONS, outputs=(f"run/{RANKINGS_DIR}/attribute_correlations.csv",),
               description="stated vs revealed preferences"),
         Stage("rankings_model", rankings_model_stage, depends=("validate", "fit", "rankings"),
-              config=("rankings", "poststrat", "supplement"), uses_data=True, versions=SAMPLING_VERSIONS,
+              config=("rankings", "poststrat"), uses_data=True, versions=SAMPLING_VERSIONS,
               outputs=(f"run/{RANKINGS_DIR}/model_ranks.csv", f"run/{RANKINGS_DIR}/agreement.csv"),
               description="model-based rank distributions (choice and rating models)"),
     ]

@@ -131,7 +131,7 @@ def method_comparison(rankings: pd.DataFrame,
     ax.invert_yaxis()
     ax.set_xlabel("rank (1 = best); bars: 90% participant-bootstrap interval", fontsize=7)
     ax.set_title("Elo, MLE-Elo, Bradley-Terry and Rank Centrality ranks", fontsize=9)
-    ax.legend(fontsize=6, loc="lower right")
+    ax.legend(fontsize=6, loc="upper right")  # the best LLMs sit top left
     ax.grid(axis="x", alpha=0.3)
     return fig
 
