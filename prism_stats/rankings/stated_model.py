@@ -22,8 +22,8 @@ counted (complete cases; N/A is not "performed badly").
 
 Priors: ``alpha ~ N(50, 25)``, ``sigma ~ HalfNormal(25)``, ``sigma_participant ~
 HalfNormal(15)``, ``b0 ~ N(0, 10)``, ``b1 ~ N(0, 5)``, ``tau ~ HalfNormal(5)`` (score
-points). Defaults are small (2 chains x 500 draws, nutpie) so the fit takes about a
-minute at PRISM size.
+points). Defaults are small (2 chains x 500 tune + 500 draws, nutpie): 130 s at PRISM
+size on a shared 2-core machine under load ~6 (benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
