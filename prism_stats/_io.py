@@ -15,6 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 #: The pipeline's record of its output folder (written by :mod:`prism_stats.pipeline`,
 #: read by the report): ``OUT/manifest.json``.
 MANIFEST_FILE = "manifest.json"
@@ -179,3 +181,51 @@ def package_versions() -> dict[str, str]:
 def now_iso() -> str:
     """The current UTC time in ISO 8601."""
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# --- figure checks (used by the supplement and every analysis that writes figures) ---
+
+def _finite(values: Any) -> bool:
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        return False
+    return arr.size > 0 and bool(np.isfinite(arr).any())
+
+
+def axes_data(ax: Any) -> bool:
+    """Whether an axes draws any finite data (lines, collections, patches or images)."""
+    for line in ax.get_lines():
+        x, y = line.get_data()
+        if _finite(x) and _finite(y) and np.size(x) > 0:
+            return True
+    for coll in ax.collections:
+        offsets = coll.get_offsets()
+        if len(offsets) and _finite(offsets):
+            return True
+        paths = coll.get_paths()
+        if any(len(p.vertices) and _finite(p.vertices) for p in paths):
+            return True
+        arr = coll.get_array()
+        if arr is not None and _finite(arr):
+            return True
+    for img in ax.get_images():
+        if _finite(img.get_array()):
+            return True
+    return any(
+        getattr(p, "get_height", None) is not None and np.isfinite(p.get_height()) and p.get_height() != 0
+        for p in ax.patches
+    )
+
+
+def figure_data_problems(fig: Any) -> list[str]:
+    """Axes of *fig* that show no finite data (colour bars excluded); empty when fine."""
+    problems = []
+    for i, ax in enumerate(fig.axes):
+        if ax.get_label() == "<colorbar>" or not ax.get_visible():
+            continue
+        if not axes_data(ax):
+            problems.append(f"axes {i} ({ax.get_title() or 'untitled'}) shows no data")
+    if not fig.axes:
+        problems.append("the figure has no axes")
+    return problems

@@ -34,6 +34,10 @@ ppc_draws = 40
 [welfare]
 replicates = 40
 draws = 40
+[rankings]
+replicates = 50
+choice_model = false
+stated_model = false
 [supplement]
 dpi = 72
 welfare_rules = ["mean"]

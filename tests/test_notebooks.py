@@ -2,7 +2,7 @@
 
 They are jupytext py:percent files (no .ipynb is committed); each is converted with
 jupytext and executed with nbclient in a fresh kernel, in order, sharing one work folder
-so that 03-05 reuse the run that 02 fitted. The sizes come from the environment
+so that 03-06 reuse the run that 02 fitted. The sizes come from the environment
 variables the notebooks read in their first cell; nothing is mocked.
 """
 
@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
 EXPECTED = ["01_data_tour.py", "02_fitting_and_diagnostics.py", "03_mrp.py", "04_welfare.py",
-            "05_comparators.py", "07_dialogue_diversity.py"]
+            "05_comparators.py", "06_preference_diversity.py", "07_dialogue_diversity.py"]
 CI_SETTINGS = {
     "PRISM_NB_PARTICIPANTS": "200",
     "PRISM_NB_CHAINS": "2",
@@ -73,7 +73,7 @@ def test_notebooks_execute(tmp_path, monkeypatch):
         assert not errors, f"{path.name}: {errors[0]}"
         executed = [c for c in nb.cells if c.cell_type == "code"]
         assert all(c.get("execution_count") for c in executed), f"{path.name}: a cell did not run"
-    # 02 fitted the model once; 03-05 reopened its cached run folder instead of refitting
+    # 02 fitted the model once; 03-06 reopened its cached run folder instead of refitting
     runs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     assert len(runs) == 1 and (runs[0] / "posterior.nc").is_file()
     print({k: round(v, 1) for k, v in timings.items()}, os.cpu_count())

@@ -45,7 +45,7 @@ def test_partial_file_keeps_other_defaults(tmp_path):
     assert cfg.sections["welfare"]["rules"] == DEFAULTS["welfare"]["rules"]
     assert cfg.sections["sampling"] == DEFAULTS["sampling"]
     assert stage_names(cfg) == ["validate", "fit", "diagnostics", "poststratify_us", "welfare_us",
-                                "compare_us", "supplement"]
+                                "compare_us", "rankings", "stated", "rankings_model", "supplement"]
 
 
 def test_relative_paths_are_resolved_against_the_file(tmp_path):

@@ -16,7 +16,8 @@ pytest_plugins = ("conftest_pipeline",)  # the shared small-pipeline fixture
 pytestmark = [pytest.mark.mcmc, pytest.mark.slow]
 
 ALL_STAGES = ["validate", "fit", "diagnostics", "poststratify_uk", "poststratify_us",
-              "welfare_uk", "welfare_us", "compare_uk", "compare_us", "supplement"]
+              "welfare_uk", "welfare_us", "compare_uk", "compare_us", "rankings", "stated",
+              "rankings_model", "supplement"]
 
 
 def test_the_kill_hit_the_fit_stage(small_pipeline):

@@ -36,6 +36,10 @@ def synth_cmd(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print a machine-readable summary.")
     ] = False,
+    stated_link: Annotated[
+        bool, typer.Option("--stated-link", help="Plant the stated-vs-revealed link "
+                           "(prism_stats.synth.stated; off by default).")
+    ] = False,
 ) -> None:
     """Generate a synthetic release in the exact PRISM schema, plus truth/ beside it.
 
@@ -45,7 +49,7 @@ def synth_cmd(
     from prism_stats.synth import SynthError, synthesize
 
     try:
-        result = synthesize(out, participants, seed, metadata=metadata)
+        result = synthesize(out, participants, seed, metadata=metadata, stated_link=stated_link)
     except SynthError as exc:
         abort(str(exc))
     except OSError as exc:

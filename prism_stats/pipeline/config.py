@@ -95,6 +95,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "n_boot": 500,
         "seed": 20240101,
     },
+    "rankings": {  # preference diversity (prism_stats.rankings; stages rankings, stated, rankings_model)
+        "enabled": True,
+        "by": ["gender", "age", "ethnicity", "religion", "region", "conversation_type", "rep"],
+        "min_group_size": 20,  # smaller groups are reported as too small, not ranked
+        "replicates": 1000,  # participant-bootstrap replicates per group
+        "seed": 0,
+        "choice_model": True,  # fit the hierarchical choice model (rankings_model stage)
+        "stated_model": True,  # fit the stated-vs-revealed model (stated stage)
+        "chains": 2,  # sampling of the choice and stated-vs-revealed models
+        "draws": 500,
+        "tune": 500,
+    },
     "supplement": {
         "dpi": 150,
         "formats": ["png", "pdf"],
@@ -251,9 +263,19 @@ class PipelineConfig:
             v = s[sec][key]
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 fail(f"{sec}.{key} must be a positive integer, got {v!r}")
+        r = s["rankings"]
+        for key in ("min_group_size", "chains", "draws", "tune"):
+            if not isinstance(r[key], int) or isinstance(r[key], bool) or r[key] < 1:
+                fail(f"rankings.{key} must be a positive integer, got {r[key]!r}")
+        for key in ("replicates", "seed"):
+            if not isinstance(r[key], int) or isinstance(r[key], bool) or r[key] < 0:
+                fail(f"rankings.{key} must be a non-negative integer, got {r[key]!r}")
+        if not isinstance(r["by"], list) or not all(isinstance(b, str) and b for b in r["by"]):
+            fail(f"rankings.by must be a list of grouping names, got {r['by']!r}")
         for sec, key in (("data", "strict"), ("diagnostics", "loo"), ("diagnostics", "crosscheck"),
-                         ("diagnostics", "strict"), ("welfare", "imputed"), ("topics", "enabled"),
-                         ("topics", "model"), ("topics", "neighbourhoods")):
+                         ("diagnostics", "strict"), ("welfare", "imputed"), ("rankings", "enabled"),
+                         ("rankings", "choice_model"), ("rankings", "stated_model"),
+                         ("topics", "enabled"), ("topics", "model"), ("topics", "neighbourhoods")):
             if not isinstance(s[sec][key], bool):
                 fail(f"{sec}.{key} must be true or false, got {s[sec][key]!r}")
         if not isinstance(s["model"]["spec"], str) or not s["model"]["spec"]:

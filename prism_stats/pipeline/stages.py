@@ -2,7 +2,9 @@
 
 Order: (``synthesize``, demo only), ``validate``, ``fit``, ``diagnostics``,
 ``poststratify_<c>``, ``welfare_<c>``, ``compare_<c>`` for each configured country
-``c``, ``topics`` (when ``[topics] enabled``) and ``supplement``. Output layout (``OUT`` = the pipeline's output folder)::
+``c``, ``rankings``, ``stated``, ``rankings_model`` (preference diversity,
+:mod:`prism_stats.pipeline.rankings_stages`; ``[rankings] enabled``), ``topics``
+(dialogue diversity, ``[topics] enabled``) and ``supplement``. Output layout (``OUT`` = the pipeline's output folder)::
 
     OUT/manifest.json              stage records: status, fingerprint, inputs, times, outputs
     OUT/data/                      demo only: the synthetic release (with truth/)
@@ -15,6 +17,7 @@ Order: (``synthesize``, demo only), ``validate``, ``fit``, ``diagnostics``,
         welfare_expected_gaps_<c>.csv                      model-based welfare
         juries/welfare_<c>...                              design-based juries (the original's)
         compare_<c>.csv/.tex/.md, _ranks.csv, _weights.json, _balance.csv
+        rankings/                                          preference diversity (rankings.outputs)
     OUT/topics/                    dialogue diversity (prism_stats.topics.analysis)
     OUT/supplement/                tables/, figures/, index.html, index.md, manifest.json
 """
@@ -379,6 +382,9 @@ def build_stages(config: Any, *, demo: bool = False) -> list[Stage]:
             depends=("validate", f"poststratify_{c}"), config=("compare",), params={"country": c},
             outputs=(f"run/compare_{c}.csv", f"run/compare_{c}_balance.csv"),
             description=f"raw vs REP vs raked vs MRP, {c.upper()}"))
+    from .rankings_stages import rankings_stages  # preference diversity (OUT/rankings/)
+
+    stages += rankings_stages(config)
     if config.sections["topics"]["enabled"]:
         stages.append(Stage(
             "topics", topics_stage, depends=("validate",), config=("topics",), uses_data=True,

@@ -19,6 +19,7 @@ import xarray as xr
 
 from ..comparators import comparison_tables
 from ..data import describe, load_prism
+from ..rankings.outputs import supplement_items as rankings_supplement_items
 from ..tabular import Table
 from .figures import DPI, plot_raking_balance, plot_recovery, plot_subgroup_heatmap
 from .sources import Sources, locate
@@ -299,11 +300,23 @@ class _Collector:
                 lambda: plot_raking_balance(balances)))
 
 
+def _rankings(col: _Collector) -> None:
+    """Preference-diversity tables and figures from ``rankings/`` (:mod:`prism_stats.rankings.outputs`)."""
+    folder = col.src.run_dir / "rankings"
+    current = col.src.current_outputs()
+    tables, figures, skipped = rankings_supplement_items(
+        folder, None if current is None else (lambda p: p.resolve() in current))
+    col.tables += tables
+    col.figures += [FigureEntry(*f) for f in figures]
+    col.skipped += skipped
+
+
 def _collect(src: Sources, options: Mapping[str, Any], data: Any) -> _Collector:
     col = _Collector(src, options, data)
     for step in (col.descriptives, col.diagnostics, col.mrp, col.interactions, col.welfare, col.comparison):
         step()
     col.figure_list()
+    _rankings(col)
     col.topics()
     return col
 

@@ -35,6 +35,7 @@ from .release import (
     write_jsonl,
 )
 from .scores import expected_observed, scores
+from .stated import StatedLink, observed_scale, plant_stated_link
 from .text import text_features
 from .topics import TopicDraw, draw_topics, set_opening_prompts, write_topic_truth
 from .truth import PLANTED_DESCRIPTION, make_truth
@@ -72,7 +73,8 @@ STAGES: tuple[str, ...] = (
     "balanced",
     "rep",
     "metadata",
-    "topics",  # appended last: the other stages' streams are unchanged by it
+    "stated",  # appended last: the other streams stay the same
+    "topics",  # appended after "stated": the other streams stay the same
 )
 
 
@@ -121,6 +123,7 @@ class SynthData:
     rep: dict[str, RepSample]
     seed: int
     n: int
+    stated_link: dict | None = None
     topics: TopicDraw | None = None
 
     def records(self, *, metadata: bool = False) -> dict[str, list[dict]]:
@@ -197,6 +200,7 @@ def generate(
     *,
     truth: xr.Dataset | None = None,
     text_effects: bool = True,
+    stated_link: StatedLink | bool | None = None,
 ) -> SynthData:
     """Generate a synthetic release in memory (nothing is written).
 
@@ -213,6 +217,10 @@ def generate(
         is then skipped.
     text_effects
         Whether the response text features enter the scores (when drawing the truth).
+    stated_link
+        Plant a stated-vs-revealed link (``True``: the default coefficients of
+        :class:`~prism_stats.synth.stated.StatedLink`; off by default, see
+        :mod:`~prism_stats.synth.stated`).
 
     Returns
     -------
@@ -227,10 +235,20 @@ def generate(
         truth = make_truth(people, rngs["truth"], text_features=text_effects)
     else:
         truth = truth.copy()  # attrs are updated below; leave the caller's object alone
-    ratings = scores(design, people, truth, rngs["scores"])
+    planted = None
+    if stated_link:
+        link = stated_link if isinstance(stated_link, StatedLink) else StatedLink()
+        planted = plant_stated_link(people, design.conversations, design.responses, link,
+                                    rngs["stated"])
+    ratings = scores(design, people, truth, rngs["scores"],
+                     offset=None if planted is None else planted.offset)
     texts = release_texts(
         design.conversations, design.responses, ratings["llm"].to_numpy(), rngs["texts"]
     )
+    if planted is not None:
+        texts.performance = planted.performance
+        planted.truth["observed_scale"] = observed_scale(planted, design.responses,
+                                                         ratings["score"].to_numpy())
     topics = draw_topics(people, design.conversations, rngs["topics"])
     set_opening_prompts(texts, design.responses, topics.prompts)
     balanced_conv = balanced_subset(design.conversations, rngs["balanced"])
@@ -255,6 +273,7 @@ def generate(
         rep,
         int(seed),
         int(participants),
+        None if planted is None else planted.truth,
         topics,
     )
 
@@ -337,6 +356,7 @@ def write_truth(
         "counts": data.counts(),
         "score_moments": data.score_moments(),
         "rep_cells": {c: data.rep[c].cells.to_dict(orient="records") for c in vocab.COUNTRIES_MRP},
+        **({"stated_link": data.stated_link} if data.stated_link else {}),
         **(extra or {}),
     }
     json_path = write_json_atomic(folder / "truth.json", info)
@@ -383,6 +403,7 @@ def synthesize(
     truth: xr.Dataset | None = None,
     metadata: bool = False,
     text_effects: bool = True,
+    stated_link: StatedLink | bool | None = None,
 ) -> SynthResult:
     """Generate a synthetic PRISM release and write it, with its truth, to *out_dir*.
 
@@ -407,7 +428,8 @@ def synthesize(
     SynthResult
     """
     t0 = time.perf_counter()
-    data = generate(participants, seed, truth=truth, text_effects=text_effects)
+    data = generate(participants, seed, truth=truth, text_effects=text_effects,
+                    stated_link=stated_link)
     t1 = time.perf_counter()
     out_dir = Path(out_dir)
     paths = write_release(out_dir, data, metadata=metadata)

@@ -83,7 +83,8 @@ def _codes(values, levels: list[str], what: str) -> np.ndarray:
 
 
 def scores(
-    design: Design, participants: pd.DataFrame, truth: xr.Dataset, rng: np.random.Generator
+    design: Design, participants: pd.DataFrame, truth: xr.Dataset, rng: np.random.Generator,
+    offset: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Run the score process on a design (see the :mod:`prism_stats.synth` docstring).
 
@@ -104,6 +105,9 @@ def scores(
         ``sigma``).
     rng
         The random generator of this stage.
+    offset
+        Optional extra latent shift per response (the stated-vs-revealed link of
+        :mod:`~prism_stats.synth.stated`; ``None``: none).
 
     Returns
     -------
@@ -151,6 +155,8 @@ def scores(
         + val("gender_effect")[gender]
         + val("ethnicity_effect")[eth]
     )
+    if offset is not None:  # planted stated-vs-revealed link (off by default)
+        base = base + np.asarray(offset, dtype=float)
     if "text_beta" in tr:
         feats = r[list(map(str, tr["text_feature"].values))].to_numpy(dtype=float)
         text = (feats - val("text_mean")) @ val("text_beta")
