@@ -3,7 +3,7 @@
 Each area of the package registers its commands from its own module here, so the CLI
 mirrors the architecture: ``data``/``synth`` (data layer), ``fit``/``poststratify``/...
 (model and MRP), ``welfare``/``juries``, ``compare``, ``rankings``/``stated``/``regressions``
-(preference diversity), ``run``/``demo``/``supplement``
+(preference diversity), ``topics`` (dialogue diversity), ``run``/``demo``/``supplement``
 (pipeline) and ``sbc``/``sweep`` (calibration and sensitivity).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from . import data, model, pipeline, rankings, sweeps, synth, weights, welfare
+from . import data, model, pipeline, rankings, sweeps, synth, topics, weights, welfare
 
 app = typer.Typer(
     name="prism-stats",
@@ -21,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (data, synth, model, welfare, weights, rankings, pipeline, sweeps):
+for _module in (data, synth, model, welfare, weights, rankings, topics, pipeline, sweeps):
     _module.register(app)
 
 
