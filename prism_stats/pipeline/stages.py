@@ -185,10 +185,10 @@ def diagnostics_stage(ctx: StageContext) -> list[Path]:
     written.append(write_text_atomic(folder / "convergence.csv",
                                      diag.table.reset_index(names="variable").to_csv(index=False)))
     scores = observed_scores(ctx.data, run.spec)
-    ppc = predictive_checks(run, n_draws=cfg["ppc_draws"], seed=cfg["seed"], observed_scores=scores)
+    ppc = predictive_checks(run, draws=cfg["ppc_draws"], seed=cfg["seed"], observed_scores=scores)
     written.append(_write_netcdf(ppc, folder / "ppc.nc"))
     with _quiet_logger("pymc"):  # PyMC logs the list of sampled variables at INFO
-        prior = prior_predictive(run.design, run.spec, n_draws=cfg["ppc_draws"], seed=cfg["seed"],
+        prior = prior_predictive(run.design, run.spec, draws=cfg["ppc_draws"], seed=cfg["seed"],
                                  observed_scores=scores)
     written.append(_write_netcdf(prior, folder / "prior_predictive.nc"))
     if cfg["loo"] and "log_likelihood" in run.idata.children:
