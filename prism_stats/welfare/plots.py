@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._io import new_figure
 from .results import GAP_COLUMNS, POOLS, TARGETS, WELFARE_UNITS, sample_dims
 from .summaries import exclusion_gaps
 
@@ -60,9 +61,7 @@ def _only(ds: xr.Dataset, dim: str, value: str | None) -> str:
 
 
 def _new_figure(width: float, height: float) -> Figure:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), layout="constrained")
+    return new_figure(width, height)  # no pyplot state, renders inline in Jupyter
 
 
 def _samples(w: xr.DataArray) -> np.ndarray:
