@@ -16,6 +16,7 @@ from prism_stats.welfare import (
     Scheme,
     WelfareResultError,
     build_schemes,
+    chosen_llm_codes,
     chosen_llm_labels,
     exclusion_gaps,
     fosd_dominates,
@@ -28,6 +29,7 @@ from prism_stats.welfare import (
     welfare_dataset,
     write_welfare,
 )
+from prism_stats.welfare.results import decode_chosen
 
 LLMS = ["m0", "m1", "m2"]
 
@@ -62,7 +64,7 @@ def test_welfare_dataset_lookup_regret_and_missing_pick():
     np.testing.assert_array_equal(w.sel(scheme="rep_100"), [50, 70, 60, np.nan])
     np.testing.assert_array_equal(ds["regret"].sel(scheme="male_100").squeeze(), [0, 0, 20, 10])
     assert ds["optimal_welfare"].item() == 70.0
-    assert ds["chosen_llm"].dtype == np.int16
+    assert ds["chosen_llm"].dtype == object  # LLM names, not codes
     assert chosen_llm_labels(ds).sel(scheme="rep_100").squeeze().values.tolist() == [
         "m0",
         "m1",
@@ -247,6 +249,17 @@ def test_write_and_read_roundtrip(tmp_path):
         back[["welfare", "regret", "chosen_llm"]], ds[["welfare", "regret", "chosen_llm"]]
     )
     assert back.attrs["data_hash"] == "abc" and back.attrs["method"] == "design"
+    # the file holds compact codes labelled with CF flag attributes; reading restores names
+    with xr.open_dataset(tmp_path / "welfare_uk.nc", engine="h5netcdf") as raw:
+        assert raw["chosen_llm"].dtype == np.int16
+        meanings = raw["chosen_llm"].attrs["flag_meanings"].split()
+        assert meanings == ["none", *map(str, ds["llm"].values)]
+        # a file of the earlier layout (codes without labels) is decoded with the llm coordinate
+        legacy = raw.load()
+        legacy["chosen_llm"].attrs = {}
+    assert set(np.unique(back["chosen_llm"].values)) <= set(map(str, ds["llm"].values)) | {""}
+    xr.testing.assert_equal(decode_chosen(legacy)["chosen_llm"], ds["chosen_llm"])
+    assert (chosen_llm_codes(back).values >= -1).all()
     csv = pd.read_csv(tmp_path / "welfare_uk.csv")
     assert tuple(csv.columns) == SUMMARY_COLUMNS
     pd.testing.assert_frame_equal(csv, summarise_welfare(ds), check_dtype=False)

@@ -28,6 +28,8 @@ from .results import (
     SUMMARY_COLUMNS,
     Scheme,
     WelfareResultError,
+    decode_chosen,
+    encode_chosen,
     sample_dims,
 )
 
@@ -292,7 +294,7 @@ def write_welfare(ds: xr.Dataset, out_dir: str | Path, country: str) -> dict[str
     written: dict[str, Path] = {}
     nc = out_dir / f"welfare_{country}.nc"
     with atomic_path(nc) as tmp:
-        sub.to_netcdf(tmp, engine="h5netcdf")
+        encode_chosen(sub).to_netcdf(tmp, engine="h5netcdf")
     written["nc"] = nc
     tables = {
         "csv": ("welfare_", summarise_welfare(sub)),
@@ -308,6 +310,9 @@ def write_welfare(ds: xr.Dataset, out_dir: str | Path, country: str) -> dict[str
 
 
 def read_welfare(path: str | Path) -> xr.Dataset:
-    """Open a ``welfare_<country>.nc`` written by :func:`write_welfare` (loaded in memory)."""
+    """Open a ``welfare_<country>.nc`` written by :func:`write_welfare` (loaded in memory).
+
+    ``chosen_llm`` comes back as LLM names (also from files that stored bare codes).
+    """
     with xr.open_dataset(path, engine="h5netcdf") as ds:
-        return ds.load()
+        return decode_chosen(ds.load())
