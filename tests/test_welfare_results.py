@@ -29,6 +29,7 @@ from prism_stats.welfare import (
     welfare_dataset,
     write_welfare,
 )
+from prism_stats.welfare.plots import PAGE_WIDTH
 from prism_stats.welfare.results import decode_chosen
 
 LLMS = ["m0", "m1", "m2"]
@@ -268,6 +269,30 @@ def test_write_and_read_roundtrip(tmp_path):
         write_welfare(ds, tmp_path, "us")
 
 
+def layout_problems(fig) -> list[str]:
+    """Overlapping tick labels on an axis, and legends that cover a panel's data area."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)  # a plain Figure has no canvas of its own: draw with Agg
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    problems = []
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        for axis, labels in (("x", ax.get_xticklabels()), ("y", ax.get_yticklabels())):
+            boxes = [t.get_window_extent(renderer) for t in labels if t.get_visible() and t.get_text()]
+            for a, b in zip(boxes, boxes[1:], strict=False):
+                if a.overlaps(b):
+                    problems.append(f"{ax.get_title()!r}: {axis} tick labels overlap")
+    panels = [ax.get_window_extent(renderer) for ax in fig.axes if ax.get_visible()]
+    for legend in fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend()]:
+        box = legend.get_window_extent(renderer)
+        if any(box.overlaps(p) for p in panels):
+            problems.append("a legend lies on a panel")
+    return problems
+
+
 def test_figures_for_design_and_model_datasets():
     ds = _dataset(
         {
@@ -278,12 +303,14 @@ def test_figures_for_design_and_model_datasets():
         [50.0, 70.0, 60.0],
     )
     fig = plot_welfare_distributions(ds)
-    assert len(fig.axes) == 1 and tuple(fig.get_size_inches()) == (3.2, 3.4)
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [
-        "rep_10",
-        "rep_100",
-        "male_100",
+    assert len(fig.axes) == 1 and fig.get_size_inches()[0] <= PAGE_WIDTH
+    # schemes in words, the first on top; the target (model-based "all" too) is "All"
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == [
+        "Representative, 10 raters",
+        "Representative, 100 raters",
+        "Male, 100 raters",
     ]
+    assert fig.axes[0].get_title() == "Welfare of: All"
     fig2 = plot_welfare_distributions(ds, kind="samples")
     fig3 = plot_exclusion_gaps(ds)
     for f in (fig, fig2, fig3):
@@ -296,6 +323,9 @@ def test_figures_for_design_and_model_datasets():
     model["regret"] = ds["regret"].expand_dims(chain=[0, 1], draw=[0, 1, 2])
     model.attrs["method"] = "model"
     fig4 = plot_welfare_distributions(model, "uk", "mean")
-    assert fig4.texts[0].get_text().endswith("model-based")
+    assert "model-based" in fig4.texts[0].get_text()
+    for f in (fig, fig3, fig4):
+        assert f.get_size_inches()[0] <= PAGE_WIDTH
+        assert layout_problems(f) == []
     with pytest.raises(ValueError, match="kind"):
         plot_welfare_distributions(ds, kind="box")
