@@ -59,7 +59,7 @@ data = load_prism(DATA)
 # countries. The juries are shared by all rules and targets (paired comparisons).
 
 # %%
-design = run_juries(data, ["uk", "us"], n_replicates=nb.replicates, seed=1)
+design = run_juries(data, ["uk", "us"], replicates=nb.replicates, seed=1)
 design_summary = summarise_welfare(design)
 design_summary.query("country == 'uk' and rule == 'mean'")
 

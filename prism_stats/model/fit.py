@@ -29,6 +29,7 @@ import pymc as pm
 import xarray as xr
 
 from .. import __version__
+from .._compat import renamed_kwargs
 from .._io import atomic_path, now_iso, package_versions, write_json_atomic
 from .convergence import diagnose
 from .design import Design, build_design
@@ -207,9 +208,10 @@ def sample_model(model, settings: dict[str, Any], progress: bool = True) -> tupl
     return idata, timings
 
 
+@renamed_kwargs(spec="model")
 def fit(
     data: Any,
-    spec: str | Path | ModelSpec = "ratings",
+    model: str | Path | ModelSpec = "ratings",
     *,
     chains: int | None = None,
     draws: int | None = None,
@@ -230,8 +232,9 @@ def fit(
     ----------
     data : PrismData or (participants, ratings)
         Tidy tables.
-    spec : str, Path or ModelSpec
-        A spec name in ``models/`` (default ``"ratings"``), a TOML path, or a spec.
+    model : str, Path or ModelSpec
+        A model spec name in ``models/`` (default ``"ratings"``), a TOML path, or a
+        :class:`ModelSpec` (formerly ``spec=``, still accepted).
     chains, draws, tune, seed, sampler, target_accept
         Override the spec's ``[sampling]`` table. ``sampler`` is ``"nutpie"`` (default) or
         ``"pymc"``.
@@ -252,17 +255,17 @@ def fit(
     -------
     Run
     """
-    spec = load_spec(spec)
+    spec = load_spec(model)
     settings = _sampler_settings(spec, dict(chains=chains, draws=draws, tune=tune, seed=seed,
                                             sampler=sampler, target_accept=target_accept,
                                             cores=cores))
     t0 = time.perf_counter()
     design = build_design(data, spec)
-    model = build_model(design, spec)
+    pymc_model = build_model(design, spec)
     t_design = time.perf_counter() - t0
     log.info("design: %d ratings in %d cells, %d participants", design.n_ratings,
              design.n_cells, len(design.coords["participant"]))
-    raw, timings = sample_model(model, settings, progress=progress)
+    raw, timings = sample_model(pymc_model, settings, progress=progress)
     got = int(raw["posterior"].sizes.get("draw", 0))
     if got < int(settings["draws"]):
         # nutpie answers Ctrl-C by returning the draws made so far: never keep those as a run
@@ -284,7 +287,7 @@ def fit(
     t0 = time.perf_counter()
     idata = build_tree(post, raw["sample_stats"].to_dataset(), design, spec, log_likelihood=ll,
                        predictive=predictive, prior_draws=prior_draws, seed=int(settings["seed"]),
-                       model=model)
+                       model=pymc_model)
     if predictive:
         timings["predictive_s"] = time.perf_counter() - t0
     source = getattr(data, "source", None) or {}

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import tomllib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,7 +93,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "harmonisation": "default",
         "bounds": None,  # [lo, hi] trimming bounds of the raking factors
         "se": "linearisation",
-        "n_boot": 500,
+        "replicates": 500,  # bootstrap replicates (se = "bootstrap"); formerly n_boot
         "seed": 20240101,
     },
     "rankings": {  # preference diversity (prism_stats.rankings; stages rankings, stated, rankings_model)
@@ -117,6 +118,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "seed": 20240422,
     },
 }
+#: Renamed keys: (section, old) -> new; the old name is still read, with a warning.
+RENAMED: dict[tuple[str, str], str] = {("compare", "n_boot"): "replicates"}
 #: Top-level scalar keys (not sections).
 TOP_LEVEL: dict[str, Any] = {"countries": ["uk", "us"]}
 
@@ -172,6 +175,7 @@ class PipelineConfig:
             given = raw.get(name, {})
             if not isinstance(given, Mapping):
                 raise ConfigError(f"{source}: [{name}] must be a table, got {given!r}")
+            given = _renamed(name, given, source)
             bad = set(given) - set(defaults)
             if bad:
                 raise ConfigError(f"{source}: unknown key(s) in [{name}]: {sorted(bad)} "
@@ -235,7 +239,7 @@ class PipelineConfig:
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
                 fail(f"{sec}.{key} must be a non-negative integer, got {v!r}")
         for sec, key in (("diagnostics", "ppc_draws"), ("welfare", "replicates"),
-                         ("welfare", "draws"), ("compare", "n_boot"), ("supplement", "dpi"),
+                         ("welfare", "draws"), ("compare", "replicates"), ("supplement", "dpi"),
                          ("demo", "participants")):
             v = s[sec][key]
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -323,6 +327,18 @@ class PipelineConfig:
         return PipelineConfig(sections=sections,
                               countries=list(countries) if countries else list(self.countries),
                               source=self.source)
+
+
+def _renamed(section: str, given: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """*given* with renamed keys under their new names (the old ones warn)."""
+    out = dict(given)
+    for (sec, old), new in RENAMED.items():
+        if sec == section and old in out:
+            if new in out:
+                raise ConfigError(f"{source}: [{section}] has both {old!r} (renamed) and {new!r}")
+            warnings.warn(f"{source}: [{section}] {old} is now called {new}", DeprecationWarning, stacklevel=3)
+            out[new] = out.pop(old)
+    return out
 
 
 def load_config(path: str | Path | None = None) -> PipelineConfig:

@@ -270,7 +270,7 @@ def welfare_stage(ctx: StageContext, country: str) -> list[Path]:
     if cfg["method"] in ("design", "both"):
         ds = run_juries(ctx.data, [country], rules=cfg["rules"], sizes=cfg["sizes"],
                         pools=cfg["pools"], skewed_sizes=cfg["skewed_sizes"], targets=cfg["targets"],
-                        n_replicates=cfg["replicates"], seed=cfg["seed"], imputed=cfg["imputed"])
+                        replicates=cfg["replicates"], seed=cfg["seed"], imputed=cfg["imputed"])
         written += list(write_welfare(ds, ctx.run_dir / "juries", country).values())
         notes.append(("design", summarise_welfare(ds)))
     rule, target = cfg["rules"][0], cfg["targets"][0]
@@ -292,8 +292,8 @@ def compare_stage(ctx: StageContext, country: str) -> list[Path]:
     poststrat = pd.read_csv(ctx.run_dir / f"poststrat_{country}.csv")
     bounds = tuple(cfg["bounds"]) if cfg["bounds"] else None
     comparison, weighting, written = write_country_comparison(
-        ctx.run_dir, ctx.data, country, poststrat, harmonisation=cfg["harmonisation"],
-        bounds=bounds, se=cfg["se"], n_boot=cfg["n_boot"], seed=cfg["seed"])
+        ctx.data, country, poststrat, out=ctx.run_dir, harmonisation=cfg["harmonisation"],
+        bounds=bounds, se=cfg["se"], replicates=cfg["replicates"], seed=cfg["seed"])
     rc = comparison.rank_correlations
     row = rc.loc[(rc["estimator_a"] == "raked") & (rc["estimator_b"] == "mrp")]
     if len(row):
