@@ -341,6 +341,28 @@ def _renamed(section: str, given: Mapping[str, Any], source: str) -> dict[str, A
     return out
 
 
+def config_dirs() -> list[Path]:
+    """Folders searched for configurations by name: ``./configs``, the checkout's
+    ``configs/`` and the copy packaged inside wheels (``prism_stats/_configs``)."""
+    pkg = Path(__file__).resolve().parents[1]
+    return [Path.cwd() / "configs", pkg.parent / "configs", pkg / "_configs"]
+
+
+def find_config(name: str | Path) -> Path:
+    """A configuration file: *name* itself when it is a file, else ``<name>.toml`` in
+    :func:`config_dirs` (``"run"`` finds the documented defaults, ``configs/run.toml``)."""
+    path = Path(name).expanduser()
+    if path.is_file() or path.suffix or len(path.parts) > 1:
+        return path  # a path: from_toml says clearly when it does not exist
+    for d in config_dirs():
+        candidate = d / f"{name}.toml"
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"no configuration named {str(name)!r} (searched "
+                      f"{', '.join(str(d) for d in config_dirs())}); give a TOML path")
+
+
 def load_config(path: str | Path | None = None) -> PipelineConfig:
-    """The configuration in *path*, or the defaults when *path* is ``None``."""
-    return PipelineConfig() if path is None else PipelineConfig.from_toml(path)
+    """The configuration in *path* (a TOML path, or a name such as ``"run"`` found by
+    :func:`find_config`), or the defaults when *path* is ``None``."""
+    return PipelineConfig() if path is None else PipelineConfig.from_toml(find_config(path))
