@@ -387,6 +387,19 @@ def latex_table(df: pd.DataFrame, *, align: str, caption: str, label: str | None
     return tex
 
 
+def _captions(tex: str) -> list[str]:
+    """The argument of every ``\\caption{...}`` (matched braces, not the rest of the line)."""
+    out = []
+    for m in re.finditer(r"\\caption(?:\[[^\]]*\])?\{", tex):
+        depth, i = 1, m.end()
+        while i < len(tex) and depth:
+            if tex[i] in "{}" and tex[i - 1] != "\\":
+                depth += 1 if tex[i] == "{" else -1
+            i += 1
+        out.append(tex[m.end():i - 1])
+    return out
+
+
 def _strip_math(text: str) -> str:
     return re.sub(r"(?<!\\)\$[^$]*(?<!\\)\$", "", text)
 
@@ -447,7 +460,7 @@ def latex_problems(tex: str) -> list[str]:
             bad = re.findall(r"(?<!\\)[_%#]", text)
             if bad:
                 problems.append(f"tabular {k}: unescaped {''.join(sorted(set(bad)))} in {line[:60]!r}")
-    for c in re.findall(r"\\caption(?:\[\])?\{(.*)\}", tex):
+    for c in _captions(tex):
         if re.search(r"(?<!\\)[_%#&]", _strip_math(c)):
             problems.append(f"unescaped special character in caption {c[:60]!r}")
     return problems
