@@ -52,7 +52,8 @@ from prism_stats.model.plots import plot_predictive
 from prism_stats.pipeline import NotebookSettings
 
 nb = NotebookSettings.from_env()
-data = load_prism(nb.data_folder())  # PRISM_NB_DATA, the run's data, or the synthetic release
+DATA = nb.data_folder()  # PRISM_NB_DATA, the run's data, or the synthetic release
+data = load_prism(DATA)
 RUN = nb.run_folder()
 run = Run.load(RUN) if (RUN / "posterior.nc").is_file() else fit(
     data, "ratings", chains=nb.chains, draws=nb.draws, tune=nb.tune, out=RUN)
@@ -83,6 +84,7 @@ opening = data.ratings.loc[data.ratings["turn"] == 0, "score"].to_numpy(dtype=fl
 # (`prior`, `prior_predictive`), next to the observed ones (`observed_data`).
 
 # %%
+run.require("prior", "prior_predictive")  # a run folder of an earlier version: asks for a refit
 azp.plot_ppc_dist(run.idata, group="prior_predictive", num_samples=50)
 
 # %% [markdown]

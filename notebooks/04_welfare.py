@@ -50,7 +50,8 @@ from prism_stats.welfare import (
 )
 
 nb = NotebookSettings.from_env()
-data = load_prism(nb.data_folder())  # PRISM_NB_DATA, the run's data, or the synthetic release
+DATA = nb.data_folder()  # PRISM_NB_DATA, the run's data, or the synthetic release
+data = load_prism(DATA)
 RUN = nb.run_folder()  # PRISM_NB_RUN (a `prism-stats run` output), else notebook 02's run folder
 run = Run.load(RUN) if (RUN / "posterior.nc").is_file() else fit(
     data, "ratings", chains=nb.chains, draws=nb.draws, tune=nb.tune, out=RUN)

@@ -74,6 +74,11 @@ def _histogram(values: np.ndarray, bins: np.ndarray) -> tuple[np.ndarray, float,
             float(np.mean(values > bins[-1])))
 
 
+# Hand-written on purpose: the checks below replicate the *collapsed* likelihood exactly
+# (cell sufficient statistics, per-LLM and per-participant means from cell totals) and
+# keep a histogram of individual replicated ratings; ArviZ plots these from stored
+# replicates, which at PRISM size would be 68k ratings x draws. The run's ArviZ groups
+# (posterior_predictive.score) cover the participant-level check ArviZ can plot.
 def _predictive(params: xr.Dataset, design: Design, spec: ModelSpec, draws: int, seed: int,
                 observed_scores: np.ndarray | None) -> xr.Dataset:
     rng = np.random.default_rng(seed)
