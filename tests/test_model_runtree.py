@@ -76,6 +76,20 @@ def test_replicated_scores_follow_the_new_rater_distribution(truth_design):
     assert np.array_equal(again.values, rep.values)
 
 
+def test_censored_replicates_simulate_the_cells_and_agree_away_from_the_bounds(truth_design):
+    """The censored family simulates clipped ratings cell by cell; with the linear predictor
+    far from 1 and 100 its participant means match the Gaussian new-rater means."""
+    _, truth, design, spec = truth_design
+    K = 1500
+    params = truth.isel(draw=np.zeros(K, dtype=int)).assign_coords(draw=np.arange(K))
+    params = params.assign(sigma=params["sigma"] * 0 + 6.0, sigma_participant=params["sigma_participant"] * 0 + 4.0)
+    gauss = replicated_scores(params, design, spec, np.random.default_rng(3)).values[0]
+    cens = replicated_scores(params, design, spec.replace(family="censored"), np.random.default_rng(4)).values[0]
+    se = np.sqrt(gauss.var(0) / K + cens.var(0) / K)
+    assert np.abs((gauss.mean(0) - cens.mean(0)) / se).max() < 4.5
+    assert cens.min() >= 1 and cens.max() <= 100  # clipped ratings
+
+
 def test_drop_unused_coords():
     ds = xr.Dataset({"a": ("llm", [1.0, 2.0])}, coords={"llm": ["x", "y"], "age_free": [1, 2, 3]})
     assert list(drop_unused_coords(ds).coords) == ["llm"]

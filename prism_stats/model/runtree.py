@@ -44,7 +44,7 @@ import xarray as xr
 from scipy import sparse
 
 from .design import HIGH, LOW, Design
-from .rating import build_model, is_raw, n_samples, simulate_cells
+from .rating import build_model, is_raw, linear_predictor, n_samples, simulate_cells, stacked
 from .spec import ModelSpec
 
 #: Format of the run's DataTree: 1 = cell means as observed data, predictive checks in
@@ -144,8 +144,20 @@ def replicated_scores(params: xr.Dataset, design: Design, spec: ModelSpec, rng: 
     n_per = to_p @ n
     S = n_samples(params)
     out = np.empty((S, len(participants)))
+    # Gaussian family without rater-level terms: the replicated mean of a participant's
+    # ratings is exactly Normal(sum_c n_c eta_c / n_p, sigma^2 / n_p) given the effects, so
+    # one draw per participant replaces a draw per cell and a chi-square (same distribution,
+    # about 3x faster at PRISM size); other models simulate the cells.
+    closed_form = spec.family == "gaussian" and not (getattr(spec, "rater_llm", False)
+                                                     or getattr(spec, "rater_scale", False))
+    sigma = stacked(params, "sigma")
     for start in range(0, S, chunk):
         sel = np.arange(start, min(start + chunk, S))
+        if closed_form:
+            eta = linear_predictor(params, design, spec, sel)
+            noise = sigma[sel, None] / np.sqrt(n_per)[None, :] * rng.standard_normal((len(sel), len(n_per)))
+            out[sel] = (to_p @ (n[None, :] * eta).T).T / n_per + noise
+            continue
         sim = simulate_cells(params, design, spec, rng, sel)
         out[sel] = (to_p @ _cell_totals(sim, n[None, :], spec.family).T).T / n_per
     dims = [d for d in ("chain", "draw") if d in params.sizes]
