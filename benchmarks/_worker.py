@@ -240,7 +240,8 @@ def task_fit(cfg: dict[str, Any]) -> dict[str, Any]:
     if mode == "fit":
         run = fit(data, spec, chains=settings["chains"], draws=settings["draws"],
                   tune=settings["tune"], seed=settings["seed"], sampler=settings["sampler"],
-                  progress=False, loglik=bool(cfg.get("loglik", True)))
+                  progress=False, loglik=bool(cfg.get("loglik", True)),
+                  predictive=bool(cfg.get("predictive", False)))
         wall = time.perf_counter() - t0
         timings = dict(run.meta["timings"])
         tree, design = run.idata, run.design

@@ -60,7 +60,7 @@ def country_estimates(run, data, truth_means: pd.DataFrame, country: str) -> pd.
         print(f"  {country}: no raked means ({err})")
         s["raked_mean"] = np.nan
         return s
-    comp = comparison_table(data.participants, data.ratings, country, weighting=weighting,
+    comp = comparison_table(data, country, weighting=weighting,
                             poststrat=s.loc[s.group == "all"]).table
     comp = comp.set_index("llm") if "llm" in comp.columns else comp
     s["raked_mean"] = s["llm"].map(comp["raked_mean"]).where(s["group"] == "all")

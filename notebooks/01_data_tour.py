@@ -27,12 +27,15 @@
 # |---|---|---|
 # | `PRISM_NB_PARTICIPANTS` | 1500 | size of the synthetic release |
 # | `PRISM_NB_DATA` | – | a real release folder to use instead |
-# | `PRISM_NB_WORKDIR` | `<tmp>/prism-stats-notebooks` | where data and cached fits are kept |
+# | `PRISM_NB_WORKDIR` | `<tmp>/prism-stats-notebooks` | where data and the notebooks' run are kept |
+# | `PRISM_NB_RUN` | – | a `prism-stats run` output folder: its data are used |
 #
-# The other notebooks share the work folder: `02` fits the model once and caches the run
-# folder there (keyed by data, model and sampler settings); `03`–`05` reuse it.
+# The other notebooks share the work folder: `02` fits the model once and saves the run
+# folder there (named by the sizes); `03`–`06` open it with `Run.load`. With
+# `PRISM_NB_RUN` they all open the run of a `prism-stats run` output folder instead.
 
 # %%
+# %matplotlib inline
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -20,16 +20,19 @@
 # weights those predictions into population and subgroup estimates, draw by draw.
 #
 # Settings as in notebook 02 (`PRISM_NB_PARTICIPANTS`, `PRISM_NB_DATA`,
-# `PRISM_NB_CHAINS`/`_DRAWS`/`_TUNE`, `PRISM_NB_WORKDIR`). The run folder cached by
-# notebook 02 under `WORK/runs/` is reused when the data and settings match; otherwise
+# `PRISM_NB_CHAINS`/`_DRAWS`/`_TUNE`, `PRISM_NB_WORKDIR`, `PRISM_NB_RUN`). The run is
+# opened with `Run.load` — a `prism-stats run` output folder, or the run folder notebook
+# 02 saved under `WORK/runs/`; when there is none,
 # the model is fitted here.
 
 # %%
+# %matplotlib inline
 
 import pandas as pd
 
 from prism_stats import census
 from prism_stats.data import load_prism
+from prism_stats.model import Run, fit
 from prism_stats.model.plots import plot_llm_forest
 from prism_stats.pipeline import NotebookSettings
 from prism_stats.poststrat import poststratify
@@ -41,10 +44,12 @@ from prism_stats.report import (
 )
 
 nb = NotebookSettings.from_env()
-DATA = nb.data_folder()
+DATA = nb.data_folder()  # PRISM_NB_DATA, the run's data, or the synthetic release
 data = load_prism(DATA)
-run = nb.fit(data, "ratings")
-print(f"run folder: {run.folder}")
+RUN = nb.run_folder()  # PRISM_NB_RUN (a `prism-stats run` output), else notebook 02's run folder
+run = Run.load(RUN) if (RUN / "posterior.nc").is_file() else fit(
+    data, "ratings", chains=nb.chains, draws=nb.draws, tune=nb.tune, out=RUN)
+run
 
 # %% [markdown]
 # ## The census frames

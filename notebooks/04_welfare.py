@@ -30,10 +30,12 @@
 # Settings as in notebook 02, plus `PRISM_NB_REPLICATES` (juries per scheme, default 1,000).
 
 # %%
+# %matplotlib inline
 
 import xarray as xr
 
 from prism_stats.data import load_prism
+from prism_stats.model import Run, fit
 from prism_stats.pipeline import NotebookSettings
 from prism_stats.welfare import (
     exclusion_gaps,
@@ -48,8 +50,11 @@ from prism_stats.welfare import (
 )
 
 nb = NotebookSettings.from_env()
-DATA = nb.data_folder()
+DATA = nb.data_folder()  # PRISM_NB_DATA, the run's data, or the synthetic release
 data = load_prism(DATA)
+RUN = nb.run_folder()  # PRISM_NB_RUN (a `prism-stats run` output), else notebook 02's run folder
+run = Run.load(RUN) if (RUN / "posterior.nc").is_file() else fit(
+    data, "ratings", chains=nb.chains, draws=nb.draws, tune=nb.tune, out=RUN)
 
 # %% [markdown]
 # ## Design-based juries (the original study)
@@ -59,7 +64,7 @@ data = load_prism(DATA)
 # countries. The juries are shared by all rules and targets (paired comparisons).
 
 # %%
-design = run_juries(data, ["uk", "us"], n_replicates=nb.replicates, seed=1)
+design = run_juries(data, ["uk", "us"], replicates=nb.replicates, seed=1)
 design_summary = summarise_welfare(design)
 design_summary.query("country == 'uk' and rule == 'mean'")
 
@@ -85,7 +90,6 @@ fosd_table(design).query("rule == 'mean' and country == 'uk'")[
 # country's adult population rather than about the few hundred REP raters.
 
 # %%
-run = nb.fit(data, "ratings")
 model = {c: model_welfare(run, c, replicates=nb.replicates, draws=min(200, nb.chains * nb.draws), seed=1)
          for c in ("uk", "us")}
 model_summary = summarise_welfare(xr.concat(list(model.values()), dim="country"))

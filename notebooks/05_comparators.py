@@ -27,9 +27,11 @@
 # Then the regressions of the original study, now with participant-clustered standard
 # errors: score on response features, and score on demographics.
 #
-# Settings as in notebook 02. The cached run of notebook 02 is reused when it matches.
+# Settings as in notebook 02. The run is opened with `Run.load` (a `prism-stats run`
+# output with `PRISM_NB_RUN`, or notebook 02's run folder), or fitted when there is none.
 
 # %%
+# %matplotlib inline
 
 from prism_stats.comparators import (
     comparison_table,
@@ -37,14 +39,18 @@ from prism_stats.comparators import (
     response_feature_regression,
 )
 from prism_stats.data import load_prism
+from prism_stats.model import Run, fit
 from prism_stats.pipeline import NotebookSettings
 from prism_stats.poststrat import poststratify
 from prism_stats.report import plot_raking_balance
 from prism_stats.weights import default_participant_weights, weighted_llm_estimates
 
 nb = NotebookSettings.from_env()
-DATA = nb.data_folder()
+DATA = nb.data_folder()  # PRISM_NB_DATA, the run's data, or the synthetic release
 data = load_prism(DATA)
+RUN = nb.run_folder()  # PRISM_NB_RUN (a `prism-stats run` output), else notebook 02's run folder
+run = Run.load(RUN) if (RUN / "posterior.nc").is_file() else fit(
+    data, "ratings", chains=nb.chains, draws=nb.draws, tune=nb.tune, out=RUN)
 
 # %% [markdown]
 # ## Raking weights
@@ -64,18 +70,16 @@ weights = {c: default_participant_weights(data.participants, c) for c in ("uk", 
 plot_raking_balance({c: w.balance for c, w in weights.items()})
 
 # %%
-weighted_llm_estimates(data.ratings, weights["uk"]).sort_values("mean_rating", ascending=False).head(8)
+weighted_llm_estimates(data, weights["uk"]).sort_values("mean_rating", ascending=False).head(8)
 
 # %% [markdown]
 # ## Raw vs REP vs raked vs MRP
 
 # %%
-run = nb.fit(data, "ratings")
 comparisons = {}
 for c in ("uk", "us"):
     mrp = poststratify(run, c, data=data).summary()
-    comparisons[c] = comparison_table(data.participants, data.ratings, c, weighting=weights[c],
-                                      poststrat=mrp, rng=nb.seed)
+    comparisons[c] = comparison_table(data, c, weighting=weights[c], poststrat=mrp, seed=nb.seed)
 comparisons["uk"].table.head(10)
 
 # %% [markdown]
@@ -95,9 +99,9 @@ print(comparisons["us"].to_markdown())
 # rates many responses, so the standard errors are clustered by participant.
 
 # %%
-features = response_feature_regression(data.ratings)
+features = response_feature_regression(data)
 features.to_frame()
 
 # %%
-demographics = demographic_regression(data.ratings, data.participants)
+demographics = demographic_regression(data)
 demographics.to_frame().head(15)

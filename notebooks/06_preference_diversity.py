@@ -27,13 +27,15 @@
 #    point ranking sits inside the models' intervals.
 # 4. **Stated vs revealed preferences**, and 5. **how raters use the scale**.
 #
-# Settings as in notebook 02 (`PRISM_NB_*`). The rating model is the cached fit of
-# notebook 02; the choice and stated-vs-revealed models are fitted here with the same
+# Settings as in notebook 02 (`PRISM_NB_*`). The rating model is opened with `Run.load`
+# (a `prism-stats run` output with `PRISM_NB_RUN`, or notebook 02's run folder); the choice and stated-vs-revealed models are fitted here with the same
 # sampler settings.
 
 # %%
+# %matplotlib inline
 
 from prism_stats.data import load_prism
+from prism_stats.model import Run, fit
 from prism_stats.model.choice import fit_choice
 from prism_stats.pipeline import NotebookSettings
 from prism_stats.rankings import battles, compare_normalisations, outcome_shares, win_rate_matrix
@@ -41,8 +43,11 @@ from prism_stats.rankings import plots
 from prism_stats.rankings.analysis import classical_rankings, model_rankings, score_use, stated_analysis
 
 nb = NotebookSettings.from_env()
-DATA = nb.data_folder()
+DATA = nb.data_folder()  # PRISM_NB_DATA, the run's data, or the synthetic release
 data = load_prism(DATA)
+RUN = nb.run_folder()  # PRISM_NB_RUN (a `prism-stats run` output), else notebook 02's run folder
+run = Run.load(RUN) if (RUN / "posterior.nc").is_file() else fit(
+    data, "ratings", chains=nb.chains, draws=nb.draws, tune=nb.tune, out=RUN)
 
 # %% [markdown]
 # ## Battles and win rates
@@ -95,7 +100,6 @@ plots.method_comparison(classical.subgroups.table)
 # rank interval, post-stratified to the UK and US census groups and for the sample groups.
 
 # %%
-run = nb.fit(data, "ratings")
 choice = fit_choice(data, chains=nb.chains, draws=nb.draws, tune=nb.tune, seed=nb.seed, progress=False)
 model = model_rankings(data, run=run, choice_run=choice, classical=classical, seed=nb.seed)
 model.notes

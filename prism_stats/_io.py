@@ -95,6 +95,41 @@ def write_json_atomic(target: str | os.PathLike[str], obj: Any) -> Path:
 FIGURE_DPI: int = 150
 
 
+def new_figure(width: float, height: float) -> Any:
+    """A matplotlib ``Figure`` of a fixed size, outside pyplot's global state.
+
+    No backend is chosen or forced (importing the package never touches the matplotlib
+    backend), figures are not kept alive by pyplot, and a notebook shows a returned
+    figure once. Inside a Jupyter kernel the PNG display of ``Figure`` objects is
+    switched on (what ``%matplotlib inline`` does for pyplot figures), so the figure
+    renders inline as a cell's value even when pyplot was never used.
+    """
+    from matplotlib.figure import Figure  # local: matplotlib only once a figure is drawn
+
+    _enable_inline_display(Figure)
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def _enable_inline_display(figure_type: type) -> None:
+    import sys
+
+    if "ipykernel" not in sys.modules:  # not in a Jupyter kernel: nothing to do
+        return
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import print_figure
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    png = shell.display_formatter.formatters["image/png"]
+    try:
+        png.lookup_by_type(figure_type)  # already set (inline backend or an earlier figure)
+    except KeyError:
+        png.for_type(figure_type, lambda fig: print_figure(fig, "png", bbox_inches="tight"))
+
+
 def save_figure(fig: Any, folder: str | os.PathLike[str], stem: str,
                 formats: Sequence[str] = ("png", "pdf"), dpi: int = FIGURE_DPI) -> list[Path]:
     """Write *fig* as ``<stem>.<fmt>`` for each format, atomically, at its own size.
@@ -109,10 +144,12 @@ def save_figure(fig: Any, folder: str | os.PathLike[str], stem: str,
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, dpi=dpi)
         paths.append(path)
-    # local: pyplot is imported only once a figure exists (importing it picks a backend)
-    import matplotlib.pyplot as plt
+    if getattr(fig.canvas, "manager", None) is not None:
+        # a pyplot-managed figure (made by the caller): release it; our own figures
+        # (new_figure) are not in pyplot's registry and need nothing
+        import matplotlib.pyplot as plt
 
-    plt.close(fig)  # releases pyplot-managed figures; a no-op for plain Figure objects
+        plt.close(fig)
     return paths
 
 

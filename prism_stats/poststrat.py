@@ -26,6 +26,7 @@ kept as draws with dims (chain, draw, llm, group).
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,7 @@ from .model.design import HIGH, LOW
 from .model.fit import Run
 from .model.rating import stacked
 from .model.spec import CENSUS_FACTORS, DEMOGRAPHIC_COLUMNS, ModelSpec
+from .tabular import Table, interval
 
 #: The standard groups (census cells) of MRP summaries, in report order.
 GROUPS: tuple[str, ...] = ("all", "male", "nonmale", "white", "nonwhite", "under45", "over45")
@@ -306,7 +308,7 @@ def sample_means(data: Any, country: str, groups: Sequence[str]) -> pd.DataFrame
     return out
 
 
-@dataclass
+@dataclass(repr=False)
 class PoststratResult:
     """MRP estimates for one country.
 
@@ -343,6 +345,32 @@ class PoststratResult:
         order = {g: i for i, g in enumerate(self.group_mean["group"].values)}
         return s.sort_values(["group", "mean"], key=lambda c: c.map(order) if c.name == "group" else -c,
                              kind="stable").reset_index(drop=True)
+
+    def __repr__(self) -> str:
+        gm = self.group_mean
+        draws = " x ".join(str(gm.sizes[d]) for d in ("chain", "draw") if d in gm.sizes)
+        best = ""
+        if "all" in gm["group"].values:
+            means = gm.sel(group="all").mean([d for d in ("chain", "draw") if d in gm.dims])
+            best = f"; highest for all: {means.idxmax('llm').item()} ({float(means.max()):.1f})"
+        return (f"PoststratResult({self.country}: {gm.sizes['llm']} LLMs x {gm.sizes['group']} groups, "
+                f"{len(self.frame)} census cells, {draws} draws{best})")
+
+    def _repr_html_(self) -> str:
+        """Posterior mean [90% interval] per LLM (rows) and group (columns)."""
+        s = self.summary()
+        groups = list(dict.fromkeys(s["group"]))
+        first = s.loc[s["group"] == groups[0]].sort_values("mean", ascending=False)
+        order = first["llm"].tolist()
+        cols: dict[str, list[str]] = {"LLM": order}
+        for g in groups:
+            sub = s.loc[s["group"] == g].set_index("llm").reindex(order)
+            cols[vocab.GROUP_LABELS.get(g, g)] = [interval(m, lo, hi) for m, lo, hi in
+                                                  zip(sub["mean"], sub["q05"], sub["q95"], strict=True)]
+        table = Table(f"mrp_{self.country}", f"MRP, {self.country.upper()}",
+                      f"{self.country.upper()}: expected opening-turn rating (1-100) of a new adult, "
+                      "posterior mean [90% interval], census-weighted.", s, display=pd.DataFrame(cols))
+        return f"<div><b>{html.escape(repr(self))}</b>{table.to_html()}</div>"
 
     def to_dataset(self) -> xr.Dataset:
         """Cells, groups, census weights and group masks in one Dataset."""

@@ -99,12 +99,14 @@ def test_response_feature_regression_recovers_effects(synthetic):
     assert list(full.coefficients.index) == ["Intercept", *C.FEATURES]
     trimmed = C.response_feature_regression(ratings, max_length_quantile=0.95)
     assert trimmed.n_obs == table.n_obs - trimmed.notes["n_trimmed"]
-    assert "\\toprule" in full.to_latex() and "| term |" in full.to_markdown()
+    assert "\\toprule" in full.to_latex() and "| Term |" in full.to_markdown()
+    # one regression writer: the comparators' table is the rankings' supplement table
+    assert full.to_table("regression_x").caption.count("not adjusted for multiplicity") == 1
 
 
 def test_demographic_regression(synthetic):
     people, ratings = synthetic
-    table = C.demographic_regression(ratings, people)
+    table = C.demographic_regression((people, ratings))
     terms = list(table.coefficients.index)
     assert terms[0] == "Intercept"
     # Reference levels are absent; other levels present.
@@ -128,7 +130,7 @@ def test_demographic_regression(synthetic):
     assert coef.loc["age: 65+", "ci_low"] < 10 < coef.loc["age: 65+", "ci_high"]
     assert table.n_obs == int((ratings["turn"] == 0).sum())
     with pytest.raises(C.ComparatorError, match="participants lack"):
-        C.demographic_regression(ratings, people.drop(columns=["religion_simplified"]))
+        C.demographic_regression((people.drop(columns=["religion_simplified"]), ratings))
 
 
 def _poststrat(country: str, seed: int = 3) -> pd.DataFrame:
@@ -155,7 +157,7 @@ def test_comparison_table(synthetic, tmp_path):
     people, ratings = synthetic
     weighting = W.participant_weights(people, "uk", margins=W.ONE_WAY_MARGINS)
     ps = pd.concat([_poststrat("uk"), _poststrat("uk").assign(group="male", mean=0.0)])
-    comp = C.comparison_table(people, ratings, "uk", weighting=weighting, poststrat=ps)
+    comp = C.comparison_table((people, ratings), "uk", weighting=weighting, poststrat=ps)
     t = comp.table
     turn0 = ratings[ratings["turn"] == 0].assign(participant=lambda d: d["participant"].astype(str))
     residents = set(people.loc[people["reside_country"] == "GBR", "participant"])
@@ -206,22 +208,20 @@ def test_comparison_errors(synthetic):
     weighting = W.participant_weights(people, "us", margins=W.ONE_WAY_MARGINS)
     with pytest.raises(C.ComparatorError, match="lacks columns"):
         C.comparison_table(
-            people,
-            ratings,
+            (people, ratings),
             "us",
             weighting=weighting,
             poststrat=_poststrat("us").drop(columns=["q05"]),
         )
     with pytest.raises(C.ComparatorError, match="unknown LLMs"):
         C.comparison_table(
-            people,
-            ratings,
+            (people, ratings),
             "us",
             weighting=weighting,
             poststrat=_poststrat("us").replace({"llm": {"gpt-4": "gpt-5"}}),
         )
     with pytest.raises(C.ComparatorError, match="unknown country"):
-        C.comparison_table(people, ratings, "fr", weighting=weighting)
+        C.comparison_table((people, ratings), "fr", weighting=weighting)
 
 
 def test_cli_compare(synthetic, tmp_path, monkeypatch):
@@ -281,4 +281,4 @@ def test_comparison_refuses_weights_of_another_country(synthetic):
     people, ratings = synthetic
     us = W.participant_weights(people, "us", margins=W.ONE_WAY_MARGINS)
     with pytest.raises(C.ComparatorError, match="not residents of GBR"):
-        C.comparison_table(people, ratings, "uk", weighting=us)
+        C.comparison_table((people, ratings), "uk", weighting=us)

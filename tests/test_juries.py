@@ -109,7 +109,7 @@ def _run(tables, rules=("mean", "chosen", "veto"), n_copies=1, seed=0, **kw):
         rules=rules,
         sizes=[3],
         pools=["representative"],
-        n_replicates=len(juries),
+        replicates=len(juries),
         seed=seed,
         juries={"uk": {"rep_3": juries}},
         **kw,
@@ -154,9 +154,9 @@ def test_tables_for_selected_rules_only(tables):
     with pytest.raises(JuryInputError, match="without rule 'mean'"):
         t.utility("mean")
     with pytest.raises(JuryInputError, match="lack"):
-        run_juries(t, "uk", rules="mean", n_replicates=2, seed=0)
+        run_juries(t, "uk", rules="mean", replicates=2, seed=0)
     ds = run_juries(
-        t, "uk", rules="chosen", sizes=[3], pools=["representative"], n_replicates=2, seed=0
+        t, "uk", rules="chosen", sizes=[3], pools=["representative"], replicates=2, seed=0
     )
     assert list(ds["rule"].values) == ["chosen"]
 
@@ -273,15 +273,15 @@ def test_pick_best_exact_and_tolerant_ties():
 
 def test_seed_determinism_and_independence_of_requested_subsets():
     data = _random_tables(n=90, seed=3)
-    a = run_juries(data, ("uk", "us"), n_replicates=40, seed=7)
-    b = run_juries(data, ("uk", "us"), n_replicates=40, seed=7)
-    c = run_juries(data, ("uk", "us"), n_replicates=40, seed=8)
+    a = run_juries(data, ("uk", "us"), replicates=40, seed=7)
+    b = run_juries(data, ("uk", "us"), replicates=40, seed=7)
+    c = run_juries(data, ("uk", "us"), replicates=40, seed=8)
     np.testing.assert_array_equal(a["chosen_llm"], b["chosen_llm"])
     np.testing.assert_array_equal(a["welfare"], b["welfare"])
     assert not np.array_equal(a["chosen_llm"], c["chosen_llm"])
     assert a.attrs["seed"] == 7 and a.attrs["method"] == "design"
     # The same scheme gives the same picks whatever else was requested.
-    sub = run_juries(data, "us", rules=("chosen",), pools=["male"], n_replicates=40, seed=7)
+    sub = run_juries(data, "us", rules=("chosen",), pools=["male"], replicates=40, seed=7)
     assert list(sub["scheme"].values) == ["rep_100", "male_100"]  # reference added
     for scheme in ("rep_100", "male_100"):
         np.testing.assert_array_equal(
@@ -289,14 +289,14 @@ def test_seed_determinism_and_independence_of_requested_subsets():
             a["chosen_llm"].sel(country="us", rule="chosen", scheme=scheme),
         )
     # A numpy Generator is accepted; the base seed drawn from it is recorded.
-    g = run_juries(data, "uk", rules="mean", n_replicates=5, seed=np.random.default_rng(1))
-    again = run_juries(data, "uk", rules="mean", n_replicates=5, seed=int(g.attrs["seed"]))
+    g = run_juries(data, "uk", rules="mean", replicates=5, seed=np.random.default_rng(1))
+    again = run_juries(data, "uk", rules="mean", replicates=5, seed=int(g.attrs["seed"]))
     np.testing.assert_array_equal(g["chosen_llm"], again["chosen_llm"])
 
 
 def test_default_schemes_and_schema():
     data = _random_tables(n=60, seed=1)
-    ds = run_juries(data, "uk", n_replicates=3, seed=0)
+    ds = run_juries(data, "uk", replicates=3, seed=0)
     assert list(ds["scheme"].values) == [
         "rep_10",
         "rep_20",
@@ -339,7 +339,7 @@ def test_bad_inputs(tables):
             sizes=[3],
             pools=["male"],
             skewed_sizes=[3],
-            n_replicates=1,
+            replicates=1,
             juries={"uk": {"male_3": [["p1", "p2", "p3"]]}},
         )
     with pytest.raises(JuryInputError, match="shape"):
@@ -348,7 +348,7 @@ def test_bad_inputs(tables):
             "uk",
             sizes=[3],
             pools=["representative"],
-            n_replicates=2,
+            replicates=2,
             juries={"uk": {"rep_3": JURIES}},
         )
 
@@ -432,7 +432,7 @@ def test_imputed_tables_are_clipped_and_fitted_on_everyone():
         sizes=[5],
         pools=["representative"],
         targets=["all"],
-        n_replicates=4,
+        replicates=4,
         seed=0,
         imputed=True,
     )
@@ -538,7 +538,7 @@ def test_legacy_python_random_reproduces_the_original_loop():
     ref, n_ties = _original_loop(data, n_rep)
     assert n_ties >= 5  # the tie-breaking stream is exercised
     ds = run_juries(
-        data, ("us", "uk"), rules=("mean", "chosen"), n_replicates=n_rep, legacy_python_random=True
+        data, ("us", "uk"), rules=("mean", "chosen"), replicates=n_rep, legacy_python_random=True
     )
     assert ds["chosen_llm"].dims == ("country", "rule", "target", "scheme", "replicate")
     assert ds.attrs["legacy_python_random"] == 1 and ds.attrs["seed"] == 1

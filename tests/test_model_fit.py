@@ -39,7 +39,7 @@ def test_diagnostics_and_predictive_checks(small_run, small_data):
     assert diag.max_rhat < 1.05 and diag.divergences == 0
     assert set(diag.table.index) >= {"intercept", "sigma", "llm_effect", "llm_gender", "participant_effect"}
     scores = small_data.ratings.loc[small_data.ratings.turn == 0, "score"].to_numpy(float)
-    ppc = predictive_checks(small_run, n_draws=40, observed_scores=scores)
+    ppc = predictive_checks(small_run, draws=40, observed_scores=scores)
     assert ppc["llm_mean"].sizes["llm"] == 21
     # the model reproduces per-LLM means: observed means sit inside the replicated spread
     assert float(((ppc["llm_mean_ppp"] > 0.01) & (ppc["llm_mean_ppp"] < 0.99)).mean()) > 0.9
@@ -47,7 +47,7 @@ def test_diagnostics_and_predictive_checks(small_run, small_data):
     outside = ppc["score_bin"] < 1
     assert float(ppc["score_density"].where(outside).sum("score_bin").mean()) > 0.01
     assert float(ppc["observed_score_density"].where(outside).sum()) == 0.0
-    prior = prior_predictive(small_run.design, small_run.spec, n_draws=30)
+    prior = prior_predictive(small_run.design, small_run.spec, draws=30)
     # the prior is wider than the posterior predictive, but on the rating scale
     assert float(prior["llm_mean"].std()) > float(ppc["llm_mean"].std())
     assert abs(float(prior["llm_mean"].median()) - 60) < 25
@@ -96,12 +96,14 @@ def test_cli_on_a_run_folder(small_run, tmp_path):
 
 
 def test_cli_fit_and_strict_gate(synth_small, tmp_path):
-    # Far too short a chain: the fit completes, the strict gate must fail with exit code 3.
+    # One far too short chain: the fit completes (one chain used to crash the diagnostics),
+    # the strict gate cannot judge convergence and must fail with exit code 3.
     args = ["fit", "--data", str(synth_small), "--out", str(tmp_path / "run"), "--draws", "30",
-            "--tune", "30", "--seed", "3", "--no-progress"]
+            "--tune", "30", "--seed", "3", "--chains", "1", "--no-progress"]
     res = runner.invoke(app, args + ["--strict"])
     assert res.exit_code == 3, res.output
-    assert "FAIL" in res.output and (tmp_path / "run" / "posterior.nc").exists()
+    assert "FAIL" in res.output and "cannot be judged" in res.output
+    assert (tmp_path / "run" / "posterior.nc").exists()
     res = runner.invoke(app, ["diagnose", str(tmp_path / "run"), "--strict"])
     assert res.exit_code == 3
     res = runner.invoke(app, ["fit", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "x")])

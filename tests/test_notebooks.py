@@ -1,18 +1,25 @@
-"""The notebooks execute top to bottom on a small synthetic release with short sampling.
+"""The notebooks and the README's Python snippet run against a `prism-stats run` output.
 
-They are jupytext py:percent files (no .ipynb is committed); each is converted with
-jupytext and executed with nbclient in a fresh kernel, in order, sharing one work folder
-so that 03-06 reuse the run that 02 fitted. The sizes come from the environment
-variables the notebooks read in their first cell; nothing is mocked.
+The notebooks are jupytext py:percent files (no .ipynb is committed); each is converted
+with jupytext and executed with nbclient in a fresh kernel, in order, with
+``PRISM_NB_RUN`` pointing at the output folder of the shared small pipeline (a real
+``prism-stats run``, see conftest_pipeline.py): they open its run with ``Run.load`` and
+its data, and use only the public API. The kernel starts as a user's would (no
+``MPLBACKEND``): figures must render inline. Nothing is mocked.
 """
 
 from __future__ import annotations
 
 import os
 import time
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ("conftest_pipeline",)  # the shared small-pipeline fixture
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
@@ -44,10 +51,15 @@ def test_the_notebooks_are_py_percent_files_without_ipynb():
                    for c in code), f"{path.name} uses a private module"
 
 
+#: Notebooks whose cells draw figures (each must show at least one inline PNG).
+DRAWING = ("02_fitting_and_diagnostics.py", "03_mrp.py", "04_welfare.py", "05_comparators.py",
+           "06_preference_diversity.py")
+
+
 @pytest.mark.notebooks
 @pytest.mark.mcmc
 @pytest.mark.slow
-def test_notebooks_execute(tmp_path, monkeypatch):
+def test_notebooks_execute_on_a_pipeline_output(small_pipeline, tmp_path, monkeypatch):
     import jupytext
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -55,7 +67,8 @@ def test_notebooks_execute(tmp_path, monkeypatch):
     for key, value in CI_SETTINGS.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("PRISM_NB_WORKDIR", str(tmp_path))
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.setenv("PRISM_NB_RUN", str(small_pipeline["out"]))
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # as a user's kernel: figures render inline
     monkeypatch.delenv("PRISM_NB_DATA", raising=False)
     timings = {}
     for path in NOTEBOOKS:
@@ -68,12 +81,29 @@ def test_notebooks_execute(tmp_path, monkeypatch):
         except CellExecutionError as exc:
             pytest.fail(f"{path.name} failed:\n{str(exc)[-4000:]}")
         timings[path.name] = time.perf_counter() - t0
-        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-                  if o.get("output_type") == "error"]
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+        errors = [o for o in outputs if o.get("output_type") == "error"]
         assert not errors, f"{path.name}: {errors[0]}"
         executed = [c for c in nb.cells if c.cell_type == "code"]
         assert all(c.get("execution_count") for c in executed), f"{path.name}: a cell did not run"
-    # 02 fitted the model once; 03-06 reopened its cached run folder instead of refitting
-    runs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
-    assert len(runs) == 1 and (runs[0] / "posterior.nc").is_file()
+        if path.name in DRAWING:
+            assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name}: no inline figure"
+    # the pipeline's run was opened, nothing was fitted again
+    assert not (tmp_path / "runs").exists()
     print({k: round(v, 1) for k, v in timings.items()}, os.cpu_count())
+
+
+@pytest.mark.mcmc
+@pytest.mark.slow
+def test_readme_python_snippet_runs_on_a_pipeline_output(small_pipeline, tmp_path):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    snippet = next(b for b in blocks if "Run.load(" in b)
+    out = Path(small_pipeline["out"])
+    code = snippet.replace('"OUT/', f'"{out.as_posix()}/')
+    assert code != snippet, "the README snippet must open a `prism-stats run` output folder"
+    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=900, check=False,
+                         env={**os.environ, "MPLBACKEND": "Agg",
+                              "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])})
+    assert res.returncode == 0, res.stderr[-3000:]

@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.mcmc, pytest.mark.slow]
 REQUIRED_TABLES = (
     "descriptives_participants", "descriptives_overview", "model_diagnostics", "mrp_llm",
     "mrp_subgroups_uk", "mrp_subgroups_us", "recovery", "llm_x_age", "llm_x_gender",
-    "llm_x_ethnicity", "welfare_model_uk", "welfare_gaps_model_uk", "welfare_design_uk",
+    "llm_x_ethnicity", "model_priors", "welfare_model_uk", "welfare_gaps_model_uk", "welfare_design_uk",
     "welfare_gaps_design_uk", "compare_uk", "compare_us", "compare_rank_correlations",
     "raking_balance",
 )
@@ -49,7 +49,7 @@ def test_every_required_table_is_written_in_three_valid_formats(bundle):
         assert set(files) == {"csv", "tex", "md"}
         tex = files["tex"].read_text()
         assert latex_problems(tex) == [], rec["name"]
-        assert tex.count(r"\begin{tabular}") == 1
+        assert tex.count(r"\begin{tabular}") + tex.count(r"\begin{longtable}") == 1
         assert markdown_problems(files["md"].read_text()) == [], rec["name"]
         assert len(pd.read_csv(files["csv"])) == rec["rows"] > 0
 
@@ -131,12 +131,42 @@ def test_supplement_command(small_pipeline, tmp_path):
     assert bad.exit_code == 2 and "--welfare-rules" in bad.output
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+@pytest.mark.skipif(shutil.which("pdflatex") is None,
+                    reason="pdflatex is not installed (CI installs TeX Live from Debian in .ci/run)")
 def test_all_tables_compile(bundle, tmp_path):
+    from prism_stats.tabular import LATEX_PACKAGES
+
     body = "\n".join((bundle.folder / r["files"]["tex"]["path"]).read_text() for r in bundle.tables)
-    doc = ("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n"
-           "\\begin{document}\n" + body + "\n\\end{document}\n")
+    doc = ("\\documentclass{article}\n\\usepackage[margin=1in]{geometry}\n"
+           + "".join(f"\\usepackage{{{p}}}\n" for p in LATEX_PACKAGES)
+           + "\\begin{document}\n" + body + "\n\\end{document}\n")
     (tmp_path / "all.tex").write_text(doc)
     res = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "all.tex"],
                          check=False, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:]
+    log = (tmp_path / "all.log").read_text(errors="replace")
+    overfull = [line for line in log.splitlines() if line.startswith("Overfull \\hbox")]
+    assert not overfull, overfull[:5]
+
+
+def test_bundle_is_relocatable_and_cites_its_sources(bundle, small_pipeline):
+    out = Path(small_pipeline["out"]).resolve()
+    roots = {str(out.parent), str(bundle.folder), str(Path(small_pipeline["data"]).resolve())}
+    for name in ("index.md", "index.html", "manifest.json"):
+        text = (bundle.folder / name).read_text()
+        assert not [r for r in roots if r in text], f"{name} holds an absolute path"
+        assert '"/' not in text and "(/" not in text, name
+    md = (bundle.folder / "index.md").read_text()
+    for source in ("Kirk, H. R.", "10.57967/hf/2113", "Office for National Statistics",
+                   "American Community Survey 2022 1-year"):
+        assert source in md, source
+    assert (bundle.folder / "references.bib").read_text().count("@") == 4
+    captions = {t["name"]: t["caption"] for t in bundle.tables}
+    assert "ONS Census 2021" in captions["mrp_llm"] and "ACS 2022 1-year" in captions["mrp_llm"]
+    assert "multiplicity" in captions["llm_x_age"].lower()
+    model = pd.read_csv(bundle.folder / "tables" / "model_priors.csv")
+    assert {"Intercept", "LLM effects", "LLM × age effects"} <= set(model["term"])
+    # probabilities never print as 0.00; figure captions describe, the prior check reports shares
+    assert "0.00" not in (bundle.folder / "tables" / "mrp_llm.md").read_text().replace("0.001", "")
+    prior = next(f for f in bundle.figures if f["name"] == "prior_predictive")
+    assert "beyond the plotted range" in prior["caption"] and "allow every" not in prior["caption"]

@@ -26,6 +26,7 @@ from prism_stats.report import (
     welfare_table,
 )
 from prism_stats.report.tables import format_number
+from prism_stats.tabular import LATEX_PACKAGES, format_probability, interval
 
 
 def nasty_table() -> Table:
@@ -52,6 +53,10 @@ def test_written_latex_is_structurally_valid_with_special_characters(tmp_path):
     assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex
     assert r"a\_b" in tex and r"50\% \& more" in tex and r"\#1 \{x\}" in tex
     assert r"\caption{Escapes: 5\% of R\&D\_x \#1 \$2 \{y\}}" in tex
+    # numbers: an siunitx S column (grouping by siunitx, an ASCII minus that siunitx sets as
+    # a true minus), missing values as braced text
+    assert r"S[table-format=-7.5]" in tex and "1234567 \\\\" in tex and "& -0.00012" in tex
+    assert "{--}" in tex
     assert r"\label{tab:nasty_table}" in tex
     body = tex.split(r"\midrule")[1].split(r"\bottomrule")[0].strip().splitlines()
     assert len(body) == len(t.data)
@@ -94,14 +99,36 @@ def test_invalid_tables_are_refused_and_nothing_is_written(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
-def test_latex_compiles(tmp_path):
-    doc = ("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage{booktabs}\n"
-           "\\begin{document}\n" + nasty_table().to_latex() + "\\end{document}\n")
-    (tmp_path / "t.tex").write_text(doc)
+def compile_latex(tables: list[str], folder) -> str:
+    """Compile *tables* in one document with the packages the writer asks for; the log."""
+    doc = ("\\documentclass{article}\n\\usepackage[margin=1in]{geometry}\n"
+           + "".join(f"\\usepackage{{{p}}}\n" for p in LATEX_PACKAGES)
+           + "\\begin{document}\n" + "\n".join(tables) + "\n\\end{document}\n")
+    (folder / "t.tex").write_text(doc)
     res = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
-                         check=False, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stdout[-2000:]
+                         check=False, cwd=folder, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout[-3000:]
+    return (folder / "t.log").read_text(errors="replace")
+
+
+NEEDS_PDFLATEX = pytest.mark.skipif(shutil.which("pdflatex") is None,
+                                    reason="pdflatex is not installed (CI installs TeX Live from Debian "
+                                           "in .ci/run: texlive-latex-base, -recommended, -science)")
+
+
+@NEEDS_PDFLATEX
+def test_latex_compiles_long_wide_and_signed_tables_without_overfull_boxes(tmp_path):
+    long = Table("long", "Long", "A long table.", pd.DataFrame({
+        "row": [f"row {i}" for i in range(90)], "value": np.linspace(-5, 5, 90),
+        "interval": [interval(v, v - 1, v + 1) for v in np.linspace(-5, 5, 90)]}))
+    wide = Table("wide", "Wide", "A wide table.", pd.DataFrame(
+        {f"estimate {i}": [interval(60.0 + i, 58.0, 62.0)] for i in range(14)}))
+    probs = Table("probs", "Probabilities", "p <= 0.05.", pd.DataFrame(
+        {"p": [format_probability(x) for x in (0.0, 0.004, 0.5, 0.999)]}))
+    assert r"\begin{longtable}" in long.to_latex() and r"\begin{landscape}" in wide.to_latex()
+    log = compile_latex([nasty_table().to_latex(), long.to_latex(), wide.to_latex(), probs.to_latex()],
+                        tmp_path)
+    assert "Overfull \\hbox" not in log
 
 
 # --- Markdown and formatting -----------------------------------------------------------------
@@ -223,7 +250,7 @@ def test_welfare_tables():
     assert list(d.columns) == ["Rule", "Pool", "Size", "All", "Non-male", "P(optimal), All"]
     assert d.iloc[1]["Non-male"] == "68.0 [60.0, 70.0]"
     g = welfare_gaps_table(gaps, "uk", "design")
-    assert g.display_frame().iloc[0]["All"] == "-1.50 [-3.00, 0.50] (0.80)"
+    assert g.display_frame().iloc[0]["All"] == "−1.50 [−3.00, 0.50] (0.80)"  # true minus signs
     assert "pairs of juries" in g.caption
     expected = gaps.drop(columns=["p_worse", "n_pairs"]).assign(p_negative=0.9)
     e = welfare_gaps_table(expected, "uk", "model")

@@ -311,7 +311,7 @@ def test_weighted_estimates_values():
     assert all_turns.attrs["n_ratings_unweighted"] == 1  # c has no weight
     with pytest.raises(W.WeightingError, match="outside the list"):
         W.weighted_llm_estimates(ratings, w, llms=["gpt-4"])
-    with pytest.raises(W.WeightingError, match="rng"):
+    with pytest.raises(W.WeightingError, match="seed"):
         W.weighted_llm_estimates(ratings, w, llms=["gpt-4", "command"], se="bootstrap")
 
 
@@ -321,8 +321,9 @@ def test_bootstrap_agrees_with_calibrated_linearisation():
     res = W.participant_weights(people, "us", margins=W.ONE_WAY_MARGINS)
     lin = W.weighted_llm_estimates(ratings, res)
     fixed = W.weighted_llm_estimates(ratings, res.weights)
-    boot = W.weighted_llm_estimates(ratings, res, se="bootstrap", n_boot=200, rng=7)
-    again = W.weighted_llm_estimates(ratings, res, se="bootstrap", n_boot=200, rng=7)
+    boot = W.weighted_llm_estimates(ratings, res, se="bootstrap", replicates=200, seed=7)
+    with pytest.warns(DeprecationWarning, match="'n_boot' is deprecated"):  # the old names still work
+        again = W.weighted_llm_estimates(ratings, res, se="bootstrap", n_boot=200, rng=7)
     pd.testing.assert_frame_equal(boot, again)  # seeded
     np.testing.assert_allclose(lin["mean_rating"], boot["mean_rating"])
     ratio = boot["mean_rating_se"] / lin["mean_rating_se"]

@@ -87,10 +87,10 @@ def test_planted_preferences_give_the_expected_picks_and_gaps():
     params, spec = _planted()
     ds = model_welfare((params, spec), "uk", rules=("mean",), replicates=200, draws=None, seed=1)
     picks = ds["chosen_llm"].sel(country="uk", rule="mean")
-    # a male-only jury always picks command (code 0); a large representative one picks
-    # whichever sex is the majority of the draw -- never palm-2
-    assert (picks.sel(scheme="male_100") == 0).all()
-    assert not (picks == 2).any()
+    # a male-only jury always picks command; a large representative one picks whichever
+    # sex is the majority of the draw -- never palm-2 (picks are LLM names)
+    assert (picks.sel(scheme="male_100") == LLMS[0]).all()
+    assert not (picks == LLMS[2]).any()
     gaps = exclusion_gaps(ds).set_index(["target", "pool"])
     # non-male welfare is worse under male juries than under representative ones
     assert gaps.loc[("nonmale", "male"), "gap_mean"] < -1.0

@@ -16,6 +16,7 @@ from prism_stats.welfare import (
     Scheme,
     WelfareResultError,
     build_schemes,
+    chosen_llm_codes,
     chosen_llm_labels,
     exclusion_gaps,
     fosd_dominates,
@@ -28,6 +29,8 @@ from prism_stats.welfare import (
     welfare_dataset,
     write_welfare,
 )
+from prism_stats.welfare.plots import PAGE_WIDTH
+from prism_stats.welfare.results import decode_chosen
 
 LLMS = ["m0", "m1", "m2"]
 
@@ -62,7 +65,7 @@ def test_welfare_dataset_lookup_regret_and_missing_pick():
     np.testing.assert_array_equal(w.sel(scheme="rep_100"), [50, 70, 60, np.nan])
     np.testing.assert_array_equal(ds["regret"].sel(scheme="male_100").squeeze(), [0, 0, 20, 10])
     assert ds["optimal_welfare"].item() == 70.0
-    assert ds["chosen_llm"].dtype == np.int16
+    assert ds["chosen_llm"].dtype == object  # LLM names, not codes
     assert chosen_llm_labels(ds).sel(scheme="rep_100").squeeze().values.tolist() == [
         "m0",
         "m1",
@@ -247,12 +250,47 @@ def test_write_and_read_roundtrip(tmp_path):
         back[["welfare", "regret", "chosen_llm"]], ds[["welfare", "regret", "chosen_llm"]]
     )
     assert back.attrs["data_hash"] == "abc" and back.attrs["method"] == "design"
+    # the file holds compact codes labelled with CF flag attributes; reading restores names
+    with xr.open_dataset(tmp_path / "welfare_uk.nc", engine="h5netcdf") as raw:
+        assert raw["chosen_llm"].dtype == np.int16
+        meanings = raw["chosen_llm"].attrs["flag_meanings"].split()
+        assert meanings == ["none", *map(str, ds["llm"].values)]
+        # a file of the earlier layout (codes without labels) is decoded with the llm coordinate
+        legacy = raw.load()
+        legacy["chosen_llm"].attrs = {}
+    assert set(np.unique(back["chosen_llm"].values)) <= set(map(str, ds["llm"].values)) | {""}
+    xr.testing.assert_equal(decode_chosen(legacy)["chosen_llm"], ds["chosen_llm"])
+    assert (chosen_llm_codes(back).values >= -1).all()
     csv = pd.read_csv(tmp_path / "welfare_uk.csv")
     assert tuple(csv.columns) == SUMMARY_COLUMNS
     pd.testing.assert_frame_equal(csv, summarise_welfare(ds), check_dtype=False)
     assert not list(tmp_path.glob(".*part"))  # no temporary files left behind
     with pytest.raises(WelfareResultError, match="country"):
         write_welfare(ds, tmp_path, "us")
+
+
+def layout_problems(fig) -> list[str]:
+    """Overlapping tick labels on an axis, and legends that cover a panel's data area."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)  # a plain Figure has no canvas of its own: draw with Agg
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    problems = []
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        for axis, labels in (("x", ax.get_xticklabels()), ("y", ax.get_yticklabels())):
+            boxes = [t.get_window_extent(renderer) for t in labels if t.get_visible() and t.get_text()]
+            for a, b in zip(boxes, boxes[1:], strict=False):
+                if a.overlaps(b):
+                    problems.append(f"{ax.get_title()!r}: {axis} tick labels overlap")
+    panels = [ax.get_window_extent(renderer) for ax in fig.axes if ax.get_visible()]
+    for legend in fig.legends + [ax.get_legend() for ax in fig.axes if ax.get_legend()]:
+        box = legend.get_window_extent(renderer)
+        if any(box.overlaps(p) for p in panels):
+            problems.append("a legend lies on a panel")
+    return problems
 
 
 def test_figures_for_design_and_model_datasets():
@@ -265,12 +303,14 @@ def test_figures_for_design_and_model_datasets():
         [50.0, 70.0, 60.0],
     )
     fig = plot_welfare_distributions(ds)
-    assert len(fig.axes) == 1 and tuple(fig.get_size_inches()) == (3.2, 3.4)
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == [
-        "rep_10",
-        "rep_100",
-        "male_100",
+    assert len(fig.axes) == 1 and fig.get_size_inches()[0] <= PAGE_WIDTH
+    # schemes in words, the first on top; the target (model-based "all" too) is "All"
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == [
+        "Representative, 10 raters",
+        "Representative, 100 raters",
+        "Male, 100 raters",
     ]
+    assert fig.axes[0].get_title() == "Welfare of: All"
     fig2 = plot_welfare_distributions(ds, kind="samples")
     fig3 = plot_exclusion_gaps(ds)
     for f in (fig, fig2, fig3):
@@ -283,6 +323,9 @@ def test_figures_for_design_and_model_datasets():
     model["regret"] = ds["regret"].expand_dims(chain=[0, 1], draw=[0, 1, 2])
     model.attrs["method"] = "model"
     fig4 = plot_welfare_distributions(model, "uk", "mean")
-    assert fig4.texts[0].get_text().endswith("model-based")
+    assert "model-based" in fig4.texts[0].get_text()
+    for f in (fig, fig3, fig4):
+        assert f.get_size_inches()[0] <= PAGE_WIDTH
+        assert layout_problems(f) == []
     with pytest.raises(ValueError, match="kind"):
         plot_welfare_distributions(ds, kind="box")

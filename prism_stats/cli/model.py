@@ -92,10 +92,10 @@ def ppc_cmd(
     out = out or run / "figures"
     out.mkdir(parents=True, exist_ok=True)
     scores = _observed_scores(r)
-    figs = {"ppc": plot_predictive(predictive_checks(r, n_draws=draws, seed=seed, observed_scores=scores))}
+    figs = {"ppc": plot_predictive(predictive_checks(r, draws=draws, seed=seed, observed_scores=scores))}
     if prior:
         figs["prior_predictive"] = plot_predictive(
-            prior_predictive(r.design, r.spec, n_draws=draws, seed=seed, observed_scores=scores),
+            prior_predictive(r.design, r.spec, draws=draws, seed=seed, observed_scores=scores),
             title="Prior predictive checks")
     for name, fig in figs.items():
         for ext in ("png", "pdf"):

@@ -232,11 +232,11 @@ def regressions_cmd(
     written = []
     try:
         if "response_features" in chosen:
-            table = response_feature_regression(prism.ratings, turn=t, llms=llm_list, max_length_quantile=trim)
+            table = response_feature_regression(prism, turn=t, llms=llm_list, max_length_quantile=trim)
             written += write_regression(table, out, "response_features")
             typer.echo(table.to_markdown())
         if "demographics" in chosen:
-            table = demographic_regression(prism.ratings, prism.participants, turn=t)
+            table = demographic_regression(prism, turn=t)
             written += write_regression(table, out, "demographics")
             typer.echo(f"demographic regression: N = {table.n_obs:,}, R² = {table.r2:.3f}")
     except ComparatorError as exc:

@@ -129,8 +129,8 @@ def register(app: typer.Typer) -> None:
             )
         try:
             comparison, _, paths = write_country_comparison(
-                run, prism, country, poststrat, harmonisation=harmonisation,
-                bounds=_parse_bounds(bounds), se=se, n_boot=n_boot, seed=seed)
+                prism, country, poststrat, out=run, harmonisation=harmonisation,
+                bounds=_parse_bounds(bounds), se=se, replicates=n_boot, seed=seed)
         except (WeightingError, ComparatorError) as err:
             _fail(str(err))
         typer.echo(comparison.to_markdown())

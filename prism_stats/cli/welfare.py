@@ -190,7 +190,7 @@ def juries_cmd(
             pools=pool_list,
             skewed_sizes=skewed_list,
             targets=targets,
-            n_replicates=replicates,
+            replicates=replicates,
             seed=seed,
             imputed=imputed,
             legacy_python_random=legacy,

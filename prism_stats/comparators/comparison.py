@@ -21,7 +21,9 @@ import pandas as pd
 from scipy import stats
 
 from prism_stats import vocab
+from prism_stats._compat import renamed_kwargs
 from prism_stats._io import write_json_atomic, write_text_atomic
+from prism_stats.citations import CENSUS_SOURCE, REFERENCES
 from prism_stats.tabular import (
     MISSING,
     Table,
@@ -132,25 +134,35 @@ def _unit_weights(ids: pd.Index) -> pd.Series:
     return pd.Series(1.0, index=pd.Index(ids.astype(str), name="participant"))
 
 
+def tidy_tables(data: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(participants, ratings)`` of a ``PrismData`` or of a ``(participants, ratings)`` pair."""
+    if isinstance(data, tuple) and len(data) == 2:
+        return data
+    if hasattr(data, "participants") and hasattr(data, "ratings"):
+        return data.participants, data.ratings
+    raise TypeError(f"data must be PrismData or a (participants, ratings) pair of DataFrames, "
+                    f"got {type(data).__name__}")
+
+
+@renamed_kwargs(n_boot="replicates", rng="seed")
 def comparison_table(
-    participants: pd.DataFrame,
-    ratings: pd.DataFrame,
+    data: Any,
     country: str,
     *,
     weighting: WeightingResult,
     poststrat: pd.DataFrame | None = None,
     turn: int = 0,
     se: str = "linearisation",
-    n_boot: int = 500,
-    rng: np.random.Generator | int | None = None,
+    replicates: int = 500,
+    seed: np.random.Generator | np.random.SeedSequence | int | None = None,
     llms: Sequence[str] = vocab.LLM_SHORT_NAMES,
 ) -> Comparison:
     """Per-LLM raw, REP, raked and MRP means of one country, their ranks and agreement.
 
     Parameters
     ----------
-    participants, ratings
-        Tidy tables (``PrismData``).
+    data
+        ``PrismData`` or a ``(participants, ratings)`` pair of tidy tables.
     country
         ``"uk"`` or ``"us"``.
     weighting
@@ -162,7 +174,7 @@ def comparison_table(
         column.
     turn
         The turn whose scores are compared (0: the opening turn).
-    se, n_boot, rng
+    se, replicates, seed
         Standard errors of the raw, REP and raked means (see
         :func:`prism_stats.weights.weighted_llm_estimates`).
 
@@ -174,6 +186,7 @@ def comparison_table(
     participant's weight. All three use every rating of *turn*; SEs are clustered by
     participant.
     """
+    participants, ratings = tidy_tables(data)
     country = country.lower()
     if country not in _REP_FLAG:
         raise ComparatorError(f"unknown country {country!r}; expected 'uk' or 'us'")
@@ -189,7 +202,7 @@ def comparison_table(
             f"the weighting includes {len(outsiders)} participant(s) who are not residents of "
             f"{iso} (e.g. {sorted(outsiders)[:3]}): were the weights computed for {country}?"
         )
-    kwargs = {"turn": turn, "se": se, "n_boot": n_boot, "rng": rng, "llms": llms}
+    kwargs = {"turn": turn, "se": se, "replicates": replicates, "seed": seed, "llms": llms}
     raw = weighted_llm_estimates(ratings, _unit_weights(residents), **kwargs)
     rep_est = weighted_llm_estimates(ratings, _unit_weights(rep), **kwargs)
     raked = weighted_llm_estimates(ratings, weighting, **kwargs)
@@ -272,8 +285,10 @@ def comparison_tables(compare: Mapping[str, pd.DataFrame],
         tables.append(Table(
             f"compare_{c}", f"Raw vs REP vs raked vs MRP, {c.upper()}",
             f"{c.upper()}: mean opening-turn rating per LLM under four estimators: raw mean of "
-            "residents, REP-sample mean and raked mean (SE clustered by participant), MRP posterior "
-            "mean [90% interval]; rank 1 = highest." + extra,
+            "residents, mean of the study's representative (REP) sample and raked mean (SE "
+            "clustered by participant; raked to the census margins of "
+            f"{REFERENCES[CENSUS_SOURCE[c]].short if c in CENSUS_SOURCE else 'the census'}), MRP "
+            "posterior mean [90% interval]; rank 1 = highest." + extra,
             t.reset_index(drop=True), display=display, align="lrrrrr" + "r" * 4))
     rows = []
     for c, r in ranks.items():
@@ -297,16 +312,17 @@ def comparison_tables(compare: Mapping[str, pd.DataFrame],
     return tables
 
 
+@renamed_kwargs(n_boot="replicates", out_dir="out")
 def write_country_comparison(
-    out_dir: str | Path,
-    data,
+    data: Any,
     country: str,
     poststrat: pd.DataFrame,
     *,
+    out: str | Path,
     harmonisation: str = "default",
     bounds: tuple[float, float] | None = None,
     se: str = "linearisation",
-    n_boot: int = 500,
+    replicates: int = 500,
     seed: int = 20240101,
 ) -> tuple[Comparison, WeightingResult, list[Path]]:
     """Rake a country's residents, build its comparison table and write every output.
@@ -316,11 +332,11 @@ def write_country_comparison(
     and the balance table ``compare_<country>_balance.csv``. Shared by the ``compare``
     command and the pipeline's compare stage.
     """
-    out_dir = Path(out_dir)
+    out_dir = Path(out)
     weighting = default_participant_weights(data.participants, country,
                                             harmonisation=harmonisation, bounds=bounds)
-    comparison = comparison_table(data.participants, data.ratings, country, weighting=weighting,
-                                  poststrat=poststrat, se=se, n_boot=n_boot, rng=seed)
+    comparison = comparison_table(data, country, weighting=weighting, poststrat=poststrat, se=se,
+                                  replicates=replicates, seed=seed)
     written = [Path(p) for p in comparison.write(out_dir)]
     written.append(write_json_atomic(out_dir / f"compare_{country}_weights.json", {
         "weighting": comparison.weighting, "notes": comparison.notes,

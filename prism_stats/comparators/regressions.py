@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from prism_stats import vocab
-from prism_stats.tabular import latex_table, markdown_table
+from prism_stats.tabular import Table, coefficient_table
 
 from .features import FEATURES, response_features
 
@@ -58,48 +59,20 @@ class RegressionTable:
         )
         return out
 
-    def _display(self) -> pd.DataFrame:
-        c = self.coefficients
-        stars = c["p"].map(
-            lambda p: "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
-        )
-        return pd.DataFrame(
-            {
-                "term": c.index,
-                "coef": [f"{v:.4f}{s}" for v, s in zip(c["coef"], stars, strict=True)],
-                "se": [f"({v:.4f})" for v in c["se"]],
-                "p": [_format_p(p) for p in c["p"]],
-            }
-        )
-
-    def _footer(self) -> str:
-        return (
-            f"N = {self.n_obs:,}; participants (clusters) = {self.n_clusters:,}; "
-            f"R² = {self.r2:.3f} (adj. {self.r2_adj:.3f}); SEs clustered by participant."
-        )
+    def to_table(self, name: str | None = None) -> Table:
+        """The coefficients as a :class:`~prism_stats.tabular.Table` (the one regression writer)."""
+        stem = name or "regression_" + "".join(ch if ch.isalnum() else "_" for ch in self.name.lower())
+        return coefficient_table(stem, self.name, self.coefficients.reset_index(), outcome=self.outcome,
+                                 n_obs=self.n_obs, n_clusters=self.n_clusters, r2=self.r2,
+                                 r2_adj=self.r2_adj)
 
     def to_markdown(self) -> str:
         """A Markdown table of the coefficients with the fit statistics below."""
-        return (
-            f"**{self.name}** (outcome: {self.outcome})\n\n"
-            + markdown_table(self._display(), align="lrrr")
-            + f"\n{self._footer()}\n"
-        )
+        return self.to_table().to_markdown()
 
     def to_latex(self, label: str | None = None) -> str:
         """A booktabs LaTeX table of the coefficients."""
-        return latex_table(
-            self._display(),
-            align="lrrr",
-            caption=f"{self.name} (outcome: {self.outcome}). {self._footer()} "
-            "* p<0.05, ** p<0.01, *** p<0.001.",
-            label=label,
-            header=["Term", "Coefficient", "SE", "p"],
-        )
-
-
-def _format_p(p: float) -> str:
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
+        return self.to_table(label.removeprefix("tab:") if label else None).to_latex()
 
 
 def _dummies(values: pd.Series, name: str, reference: str | None) -> pd.DataFrame:
@@ -171,7 +144,7 @@ def ols_clustered(
 
 
 def response_feature_regression(
-    ratings: pd.DataFrame,
+    data: Any,
     *,
     turn: int | None = 0,
     features: Sequence[str] = FEATURES,
@@ -182,8 +155,9 @@ def response_feature_regression(
 
     Parameters
     ----------
-    ratings
-        Tidy ratings with ``score``, ``response``, ``participant``, ``turn``, ``llm``.
+    data
+        ``PrismData`` or its tidy ratings (``score``, ``response``, ``participant``,
+        ``turn``, ``llm``).
     turn
         0 (default, the original's "all turn-0 utterances") or ``None`` for all turns.
     features
@@ -199,6 +173,7 @@ def response_feature_regression(
     RegressionTable
         ``notes`` has the prevalence of every flag and the trimming threshold.
     """
+    ratings = getattr(data, "ratings", data)
     needed = {"score", "response", "participant"} | ({"turn"} if turn is not None else set())
     missing = needed - set(ratings.columns)
     if missing:
@@ -243,8 +218,7 @@ DEMOGRAPHIC_FACTORS: tuple[tuple[str, str, str], ...] = (
 
 
 def demographic_regression(
-    ratings: pd.DataFrame,
-    participants: pd.DataFrame,
+    data: Any,
     *,
     turn: int | None = 0,
     factors: Sequence[tuple[str, str, str]] = DEMOGRAPHIC_FACTORS,
@@ -258,7 +232,18 @@ def demographic_regression(
     religion No Affiliation, conversation type unguided), "Prefer not to say" kept as
     its own level, plus the LLM (reference *llm_reference*). Levels without
     observations are dropped.
+
+    *data* is ``PrismData`` or a ``(participants, ratings)`` pair of tidy tables (the
+    argument order of :func:`~prism_stats.comparators.comparison_table` and
+    :func:`~prism_stats.model.fit`).
     """
+    if isinstance(data, tuple) and len(data) == 2:
+        participants, ratings = data
+    elif hasattr(data, "participants") and hasattr(data, "ratings"):
+        participants, ratings = data.participants, data.ratings
+    else:
+        raise TypeError("data must be PrismData or a (participants, ratings) pair of DataFrames, "
+                        f"got {type(data).__name__}")
     needed_r = {"participant", "score", "llm", "conversation_type"} | (
         {"turn"} if turn is not None else set()
     )

@@ -1,29 +1,40 @@
 """Posterior and prior predictive checks and PSIS-LOO of a fitted run.
 
-(Convergence diagnostics and the strict gate are :mod:`prism_stats.model.convergence`.)
+(Convergence diagnostics and the strict gate are :mod:`prism_stats.model.convergence`;
+the run's ArviZ groups, on which every ArviZ function works directly, are
+:mod:`prism_stats.model.runtree`.)
 
 - :func:`predictive_checks`: replicated score distribution, per-LLM means and
-  per-participant means against the observed ones. Because the likelihood is collapsed
-  onto cells, the checks are computed from cell-level replicates (exact for the Gaussian
-  family), and the score distribution from individual replicated ratings.
+  per-participant means against the observed ones (the supplement's three-panel figure).
+  Because the likelihood is collapsed onto cells, the checks are computed from
+  cell-level replicates (exact for the Gaussian family), and the score distribution from
+  individual replicated ratings: its histogram has 1-point bins over [-50, 150] and the
+  share of replicated ratings beyond either end is kept (``score_share_below``/``_above``),
+  never dropped.
 - :func:`prior_predictive`: the same simulations with parameters drawn from the prior.
-- :func:`loo` / :func:`compare`: PSIS-LOO with a participant as the left-out unit.
+- :func:`loo` / :func:`loo_pit` / :func:`compare`: PSIS-LOO (arviz-stats) with a
+  participant as the left-out unit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-import arviz as az
+import arviz_stats as azs
 import numpy as np
 import pandas as pd
-import pymc as pm
 import xarray as xr
 
+from .._compat import renamed_kwargs
 from .design import HIGH, LOW, Design
 from .fit import Run
-from .rating import build_model, is_raw, n_samples, simulate_cells, simulate_ratings
+from .rating import n_samples, simulate_cells, simulate_ratings
+from .runtree import OBSERVED, prior_samples
 from .spec import ModelSpec
+
+#: Edges of the score histogram (1-point bins): Gaussian replicates leave [1, 100]; the
+#: figure shows where, and the shares beyond the edges are reported separately.
+SCORE_BINS = np.arange(-50.5, 151.5, 1.0)
 
 # --- predictive checks ----------------------------------------------------------------
 
@@ -56,20 +67,30 @@ def _replicated_means(sim: dict[str, np.ndarray], design: Design, family: str) -
     return {"llm_mean": llm_tot / np.bincount(llm, n, n_llm), "participant_mean": p_tot / np.bincount(p, n, n_p)}
 
 
-def _predictive(params: xr.Dataset, design: Design, spec: ModelSpec, n_draws: int, seed: int,
+def _histogram(values: np.ndarray, bins: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Shares per bin, and the shares below the first and above the last edge."""
+    n = len(values)
+    return (np.histogram(values, bins=bins)[0] / n, float(np.mean(values < bins[0])),
+            float(np.mean(values > bins[-1])))
+
+
+# Hand-written on purpose: the checks below replicate the *collapsed* likelihood exactly
+# (cell sufficient statistics, per-LLM and per-participant means from cell totals) and
+# keep a histogram of individual replicated ratings; ArviZ plots these from stored
+# replicates, which at PRISM size would be 68k ratings x draws. The run's ArviZ groups
+# (posterior_predictive.score) cover the participant-level check ArviZ can plot.
+def _predictive(params: xr.Dataset, design: Design, spec: ModelSpec, draws: int, seed: int,
                 observed_scores: np.ndarray | None) -> xr.Dataset:
     rng = np.random.default_rng(seed)
     S = n_samples(params)
-    picks = np.sort(rng.choice(S, size=min(n_draws, S), replace=False))
+    picks = np.sort(rng.choice(S, size=min(draws, S), replace=False))
     sim = simulate_cells(params, design, spec, rng, picks)
     rep = _replicated_means(sim, design, spec.family)
     obs = _observed_summaries(design)
-    bins = np.arange(-50.5, 151.5, 1.0)  # Gaussian replicates leave [1, 100]; show where
+    bins = SCORE_BINS
     n_hist = min(len(picks), 50)
-    hist = np.stack([
-        np.histogram(simulate_ratings(params, design, spec, rng, int(s)), bins=bins)[0]
-        for s in picks[:n_hist]
-    ]) / design.n_ratings
+    hists = [_histogram(simulate_ratings(params, design, spec, rng, int(s)), bins) for s in picks[:n_hist]]
+    hist = np.stack([h[0] for h in hists])
     ds = xr.Dataset(
         {
             "llm_mean": (("sample", "llm"), rep["llm_mean"]),
@@ -77,6 +98,8 @@ def _predictive(params: xr.Dataset, design: Design, spec: ModelSpec, n_draws: in
             "observed_llm_mean": ("llm", obs["llm_mean"]),
             "observed_participant_mean": ("participant", obs["participant_mean"]),
             "score_density": (("hist_sample", "score_bin"), hist),
+            "score_share_below": ("hist_sample", np.array([h[1] for h in hists])),
+            "score_share_above": ("hist_sample", np.array([h[2] for h in hists])),
         },
         coords={
             "llm": design.coords["llm"],
@@ -86,72 +109,64 @@ def _predictive(params: xr.Dataset, design: Design, spec: ModelSpec, n_draws: in
         },
     )
     if observed_scores is not None:
-        ds["observed_score_density"] = ("score_bin", np.histogram(observed_scores, bins=bins)[0]
-                                        / len(observed_scores))
+        ds["observed_score_density"] = ("score_bin", _histogram(np.asarray(observed_scores), bins)[0])
     # Posterior predictive p-values of the per-LLM means (share of replicates above observed).
     ds["llm_mean_ppp"] = (ds["llm_mean"] >= ds["observed_llm_mean"]).mean("sample")
-    ds.attrs.update(family=spec.family, n_draws=len(picks), seed=seed)
+    ds.attrs.update(family=spec.family, n_draws=len(picks), seed=seed,
+                    score_range=f"[{bins[0] + 0.5:g}, {bins[-1] - 0.5:g}]")
     return ds
 
 
-def predictive_checks(run: Run, *, n_draws: int = 200, seed: int = 0,
+@renamed_kwargs(n_draws="draws")
+def predictive_checks(run: Run, *, draws: int = 200, seed: int = 0,
                       observed_scores: np.ndarray | None = None) -> xr.Dataset:
     """Posterior predictive checks of a run.
 
     Returns a Dataset with replicated ``llm_mean`` (sample, llm), ``participant_mean``
     (sample, participant), ``score_density`` (histogram of replicated ratings on 1-point
-    bins) and their observed counterparts, plus ``llm_mean_ppp`` (posterior predictive
+    bins over [-50, 150], with ``score_share_below``/``score_share_above`` beyond the
+    edges) and their observed counterparts, plus ``llm_mean_ppp`` (posterior predictive
     p-values). *observed_scores* (the individual ratings) adds the observed histogram.
+    *draws* posterior draws are used (sampled without replacement, seeded).
     """
-    return _predictive(run.posterior, run.design, run.spec, n_draws, seed, observed_scores)
+    return _predictive(run.posterior, run.design, run.spec, draws, seed, observed_scores)
 
 
-def prior_samples(design: Design, spec: ModelSpec, n_draws: int = 200, seed: int = 0) -> xr.Dataset:
-    """Parameters drawn from the spec's prior, with dims (chain=1, draw, ...).
-
-    Raw non-centred variables are dropped. When participant effects are marginalized out
-    of the model, they are drawn here from their prior, iid Normal(0, sigma_participant),
-    so the result has every parameter the linear predictor needs.
-    """
-    model = build_model(design, spec)
-    with model:
-        prior = pm.sample_prior_predictive(draws=n_draws, random_seed=seed, var_names=[
-            v.name for v in model.free_RVs + model.deterministics])
-    ds = prior["prior"].to_dataset() if isinstance(prior, xr.DataTree) else prior.prior
-    ds = ds.drop_vars([v for v in ds.data_vars if is_raw(v)])
-    if "participant_effect" not in ds:
-        rng = np.random.default_rng([seed, 2])
-        tau = ds["sigma_participant"]
-        z = rng.standard_normal((*tau.shape, len(design.coords["participant"])))
-        ds["participant_effect"] = (
-            (*tau.dims, "participant"), tau.values[..., None] * z)
-        ds = ds.assign_coords(participant=design.coords["participant"])
-    return ds
-
-
-def prior_predictive(design: Design, spec: ModelSpec, *, n_draws: int = 200, seed: int = 0,
+@renamed_kwargs(n_draws="draws")
+def prior_predictive(design: Design, spec: ModelSpec, *, draws: int = 200, seed: int = 0,
                      observed_scores: np.ndarray | None = None) -> xr.Dataset:
     """Prior predictive checks (same layout as :func:`predictive_checks`)."""
-    params = prior_samples(design, spec, n_draws, seed)
-    return _predictive(params, design, spec, n_draws, seed + 1, observed_scores)
+    params = prior_samples(design, spec, draws, seed)
+    return _predictive(params, design, spec, draws, seed + 1, observed_scores)
 
 
 # --- PSIS-LOO ---------------------------------------------------------------------------
 
 def loo(run: Run):
-    """PSIS-LOO with participants as the left-out units (arviz ``ELPDData``)."""
-    if "log_likelihood" not in run.idata.children:
-        raise ValueError("this run stored no log-likelihood; refit with loglik=True")
-    return az.loo(run.idata, var_name="score")
+    """PSIS-LOO with participants as the left-out units (``arviz_stats.ELPDData``)."""
+    run.require("log_likelihood")
+    return azs.loo(run.idata, var_name=OBSERVED)
+
+
+def loo_pit(run: Run) -> xr.DataArray:
+    """LOO-PIT values of the participant mean ratings (``arviz_stats.loo_pit``), one per participant.
+
+    Under a calibrated model they are close to uniform on [0, 1]; ``arviz_plots.plot_loo_pit``
+    draws their ECDF with simultaneous bands.
+    """
+    run.require("log_likelihood", "posterior_predictive")
+    return azs.loo_pit(run.idata, var_names=OBSERVED)[OBSERVED]
 
 
 def compare(runs: Mapping[str, Run]) -> pd.DataFrame:
     """Rank runs of different specs on the same data by leave-one-participant-out ELPD.
 
     The runs must share their participants (the same data and subset); the table is
-    arviz's ``compare`` output (elpd, se, elpd_diff, dse, weight, ...).
+    arviz-stats' ``compare`` output (elpd, se, elpd_diff, dse, weight, ...).
     """
     sets = {name: tuple(r.design.coords["participant"]) for name, r in runs.items()}
     if len(set(sets.values())) > 1:
         raise ValueError("LOO comparison needs runs on the same participants; got different sets")
-    return az.compare({name: r.idata for name, r in runs.items()})
+    for r in runs.values():
+        r.require("log_likelihood")
+    return azs.compare({name: r.idata for name, r in runs.items()}, var_name=OBSERVED)

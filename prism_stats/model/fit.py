@@ -3,16 +3,20 @@
 :func:`fit` builds the design and the PyMC model of a spec, samples it (nutpie by
 default, PyMC's NUTS as fallback) and returns a :class:`Run`. A run folder holds::
 
-    posterior.nc      xarray.DataTree (h5netcdf): posterior, sample_stats, observed_data,
-                      constant_data (the design), log_likelihood (per participant)
+    posterior.nc      xarray.DataTree (h5netcdf) in the ArviZ layout of
+                      :mod:`prism_stats.model.runtree`: posterior, posterior_predictive,
+                      log_likelihood, sample_stats, prior, prior_predictive,
+                      observed_data, constant_data (the design)
     run.json          spec, seeds, sampler settings, data source and hash, versions, timings
-    diagnostics.json  R-hat, ESS, divergences, BFMI and the strict-gate verdict
+    diagnostics.json  R-hat, ESS, divergences, E-BFMI, tree depth and the strict-gate verdict
 
-and :meth:`Run.load` reopens it without refitting.
+and :meth:`Run.load` reopens it without refitting (folders written by earlier versions
+are upgraded where the stored data allow it; see :mod:`~prism_stats.model.runtree`).
 """
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import time
@@ -25,10 +29,12 @@ import pymc as pm
 import xarray as xr
 
 from .. import __version__
+from .._compat import renamed_kwargs
 from .._io import atomic_path, now_iso, package_versions, write_json_atomic
 from .convergence import diagnose
 from .design import Design, build_design
-from .rating import build_model, draw_participant_effects, is_raw, participant_loglik
+from .rating import build_model, draw_participant_effects, participant_loglik
+from .runtree import PRIOR_DRAWS, RUN_FORMAT, build_tree, missing_groups, tree_format, upgrade_tree
 from .spec import ModelSpec, load_spec
 
 log = logging.getLogger(__name__)
@@ -42,7 +48,7 @@ class RunError(RuntimeError):
     """A run folder is missing, incomplete or inconsistent."""
 
 
-@dataclass
+@dataclass(repr=False)
 class Run:
     """A fitted rating model: spec, design, posterior and metadata.
 
@@ -51,8 +57,9 @@ class Run:
     spec : ModelSpec
     design : Design
     idata : xarray.DataTree
-        Groups ``posterior``, ``sample_stats``, ``observed_data``, ``constant_data`` and,
-        when computed, ``log_likelihood`` (variable ``score``, dims chain, draw, participant).
+        The ArviZ DataTree of :mod:`prism_stats.model.runtree` (posterior,
+        posterior_predictive, log_likelihood, sample_stats, prior, prior_predictive,
+        observed_data, constant_data), usable by every ArviZ function as it is.
     meta : dict
         Run metadata (see module docstring).
     folder : Path or None
@@ -75,6 +82,50 @@ class Run:
         """The release folder the run was fitted on, when known."""
         return (self.meta.get("data") or {}).get("folder")
 
+    def require(self, *groups: str) -> None:
+        """Raise :class:`RunError` (asking for a refit) unless the run has every group."""
+        missing = [g for g in groups if g not in self.idata.children]
+        if missing:
+            where = f"the run in {self.folder}" if self.folder else "this run"
+            raise RunError(
+                f"{where} has no {', '.join(missing)} group(s)"
+                + (" (it was written by an earlier prism-stats)" if self.meta.get("upgraded_from_format") else "")
+                + "; refit it with `prism-stats fit` (or prism_stats.model.fit) to add them")
+
+    # -- display -----------------------------------------------------------------------------
+    def _facts(self) -> list[tuple[str, str]]:
+        post = self.idata["posterior"]
+        s = self.meta.get("sampling") or {}
+        d = self.meta.get("design") or {}
+        facts = [
+            ("spec", f"{self.spec.name} ({self.spec.family}, {self.spec.turns} turns, {self.spec.subset})"),
+            ("draws", f"{post.sizes.get('chain', 0)} chains x {post.sizes.get('draw', 0)} draws"
+                      + (f" ({s.get('sampler')}, seed {s.get('seed')})" if s else "")),
+            ("design", f"{self.design.n_ratings:,} ratings in {self.design.n_cells:,} cells, "
+                       f"{len(self.design.coords['participant']):,} participants, "
+                       f"{len(self.design.coords['llm'])} LLMs"),
+            ("groups", ", ".join(self.idata.children)),
+        ]
+        missing = missing_groups(self.idata)
+        if missing:
+            facts.append(("missing", ", ".join(missing)))
+        if d.get("filtered"):
+            facts.append(("filtered", ", ".join(f"{k}: {v:,}" for k, v in d["filtered"].items())))
+        facts.append(("folder", str(self.folder) if self.folder else "not saved"))
+        return facts
+
+    def __repr__(self) -> str:
+        post = self.idata["posterior"]
+        return (f"Run({self.spec.name!r}, {post.sizes.get('chain', 0)} chains x "
+                f"{post.sizes.get('draw', 0)} draws, {len(self.design.coords['participant']):,} "
+                f"participants, {self.design.n_ratings:,} ratings, folder={str(self.folder) if self.folder else None!r})")
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th>"
+                       f"<td style='text-align:left'>{html.escape(v)}</td></tr>" for k, v in self._facts())
+        return f"<div><b>prism-stats rating-model run</b><table>{rows}</table></div>"
+
+    # -- files -------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
         """Write the run folder atomically (file by file) and return its path."""
         folder = Path(folder)
@@ -88,16 +139,32 @@ class Run:
 
     @classmethod
     def load(cls, folder: str | Path) -> Run:
-        """Reopen a saved run folder (no refitting)."""
+        """Reopen a saved run folder (no refitting).
+
+        Folders written by earlier versions (run format 1) are upgraded in memory where
+        the stored data allow it; groups that need a refit are listed in
+        ``meta["missing_groups"]`` and :meth:`require` names them.
+        """
         folder = Path(folder)
         missing = [f for f in (POSTERIOR_FILE, META_FILE) if not (folder / f).exists()]
         if missing:
             raise RunError(f"{folder} is not a complete run folder (missing {', '.join(missing)}); "
                            "fit one with `prism-stats fit`")
         meta = json.loads((folder / META_FILE).read_text())
-        idata = xr.open_datatree(folder / POSTERIOR_FILE, engine="h5netcdf").load()
-        spec = ModelSpec.from_dict(meta["spec"], source=str(folder / META_FILE))
-        design = Design.from_dataset(idata["constant_data"].to_dataset())
+        try:
+            with xr.open_datatree(folder / POSTERIOR_FILE, engine="h5netcdf") as stored:
+                idata = stored.load()  # in memory; the file is closed (and can be replaced)
+            spec = ModelSpec.from_dict(meta["spec"], source=str(folder / META_FILE))
+            design = Design.from_dataset(idata["constant_data"].to_dataset())
+        except (OSError, KeyError, ValueError) as exc:
+            raise RunError(f"{folder / POSTERIOR_FILE} cannot be read as a run "
+                           f"({type(exc).__name__}: {exc}); refit it with `prism-stats fit`") from None
+        if tree_format(idata) < RUN_FORMAT:
+            idata = upgrade_tree(idata, design)
+            meta["upgraded_from_format"] = 1
+            log.warning("%s was written by an earlier prism-stats (run format 1): it has no %s; "
+                        "refit for LOO-PIT and predictive plots", folder, ", ".join(missing_groups(idata)))
+        meta["missing_groups"] = missing_groups(idata)
         return cls(spec=spec, design=design, idata=idata, meta=meta, folder=folder)
 
 
@@ -141,30 +208,10 @@ def sample_model(model, settings: dict[str, Any], progress: bool = True) -> tupl
     return idata, timings
 
 
-def _tidy_idata(idata: xr.DataTree, design: Design) -> xr.DataTree:
-    """Keep the groups a run needs, drop sampler-internal variables, add the design."""
-    post = idata["posterior"].to_dataset()
-    post = post.drop_vars([v for v in post.data_vars if is_raw(v)])
-    stats = idata["sample_stats"].to_dataset()
-    # Object-dtype stats (divergence messages) cannot go to netCDF; their content is kept
-    # in the numeric divergence fields.
-    stats = stats.drop_vars([v for v in stats.data_vars if stats[v].dtype == object])
-    groups = {
-        "posterior": post,
-        "sample_stats": stats,
-        "observed_data": xr.Dataset(
-            {"cell_mean": ("obs_cell", design.cells["mean"].to_numpy()),
-             "cell_n": ("obs_cell", design.cells["n"].to_numpy())},
-            coords={"obs_cell": np.arange(design.n_cells)},
-        ),
-        "constant_data": design.to_dataset(),
-    }
-    return xr.DataTree.from_dict(groups)
-
-
+@renamed_kwargs(spec="model")
 def fit(
     data: Any,
-    spec: str | Path | ModelSpec = "ratings",
+    model: str | Path | ModelSpec = "ratings",
     *,
     chains: int | None = None,
     draws: int | None = None,
@@ -175,6 +222,8 @@ def fit(
     cores: int | None = None,
     progress: bool = True,
     loglik: bool = True,
+    predictive: bool = True,
+    prior_draws: int = PRIOR_DRAWS,
     out: str | Path | None = None,
 ) -> Run:
     """Fit a rating-model spec to tidy PRISM data.
@@ -183,8 +232,9 @@ def fit(
     ----------
     data : PrismData or (participants, ratings)
         Tidy tables.
-    spec : str, Path or ModelSpec
-        A spec name in ``models/`` (default ``"ratings"``), a TOML path, or a spec.
+    model : str, Path or ModelSpec
+        A model spec name in ``models/`` (default ``"ratings"``), a TOML path, or a
+        :class:`ModelSpec` (formerly ``spec=``, still accepted).
     chains, draws, tune, seed, sampler, target_accept
         Override the spec's ``[sampling]`` table. ``sampler`` is ``"nutpie"`` (default) or
         ``"pymc"``.
@@ -194,6 +244,10 @@ def fit(
         Show the sampler's progress bar.
     loglik : bool
         Store the per-participant pointwise log-likelihood (for PSIS-LOO).
+    predictive : bool
+        Store the posterior and prior predictive groups (and the prior); off in sweeps.
+    prior_draws : int
+        Draws from the prior stored in the ``prior`` group (0: none).
     out : path, optional
         Save the run folder there.
 
@@ -201,37 +255,41 @@ def fit(
     -------
     Run
     """
-    spec = load_spec(spec)
+    spec = load_spec(model)
     settings = _sampler_settings(spec, dict(chains=chains, draws=draws, tune=tune, seed=seed,
                                             sampler=sampler, target_accept=target_accept,
                                             cores=cores))
     t0 = time.perf_counter()
     design = build_design(data, spec)
-    model = build_model(design, spec)
+    pymc_model = build_model(design, spec)
     t_design = time.perf_counter() - t0
     log.info("design: %d ratings in %d cells, %d participants", design.n_ratings,
              design.n_cells, len(design.coords["participant"]))
-    raw, timings = sample_model(model, settings, progress=progress)
+    raw, timings = sample_model(pymc_model, settings, progress=progress)
     got = int(raw["posterior"].sizes.get("draw", 0))
     if got < int(settings["draws"]):
         # nutpie answers Ctrl-C by returning the draws made so far: never keep those as a run
         raise RunError(f"sampling stopped after {got} of {settings['draws']} draws per chain "
                        "(interrupted?); nothing was saved")
-    idata = _tidy_idata(raw, design)
     timings["design_s"] = t_design
-    if "participant_effect" not in idata["posterior"].data_vars:
+    post = raw["posterior"].to_dataset()
+    if "participant_effect" not in post.data_vars:
         # Marginalized participants: redraw them from their exact conditional posterior.
         t0 = time.perf_counter()
         rng = np.random.default_rng([int(settings["seed"]), 1])
-        post = idata["posterior"].to_dataset()
         post["participant_effect"] = draw_participant_effects(post, design, spec, rng)
-        idata["posterior"] = xr.DataTree(post)
         timings["participant_draws_s"] = time.perf_counter() - t0
+    ll = None
     if loglik:
         t0 = time.perf_counter()
-        ll = participant_loglik(idata["posterior"].to_dataset(), design, spec)
-        idata["log_likelihood"] = xr.DataTree(xr.Dataset({"score": ll}))
+        ll = participant_loglik(post, design, spec)
         timings["loglik_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    idata = build_tree(post, raw["sample_stats"].to_dataset(), design, spec, log_likelihood=ll,
+                       predictive=predictive, prior_draws=prior_draws, seed=int(settings["seed"]),
+                       model=pymc_model)
+    if predictive:
+        timings["predictive_s"] = time.perf_counter() - t0
     source = getattr(data, "source", None) or {}
     meta = {
         "kind": "rating-model run",
@@ -256,6 +314,7 @@ def fit(
         "versions": package_versions(),
     }
     idata.attrs["prism_stats"] = json.dumps({k: meta[k] for k in ("model_hash", "seed", "created_at")})
+    meta["run_format"] = RUN_FORMAT
     run = Run(spec=spec, design=design, idata=idata, meta=meta)
     if out is not None:
         run.save(out)

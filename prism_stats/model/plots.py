@@ -1,18 +1,19 @@
-"""Figures of the model stage: predictive checks and the LLM forest plot.
+"""Figures of the model stage: predictive checks and the LLM forest plot of MRP estimates.
 
 Every function returns a matplotlib ``Figure`` of a fixed size (so supplements are
-reproducible) and draws on the Agg backend when no display is present.
+reproducible), made outside pyplot's state (:func:`prism_stats._io.new_figure`): no
+backend is chosen here, and in Jupyter the figure renders inline as a cell's value.
+Plots of the run's DataTree itself (trace, rank, forest of parameters, PPC densities,
+LOO-PIT) are arviz-plots' (``arviz_plots.plot_forest(run.idata)``, ...).
 """
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from .._io import new_figure
 
 PPC_SIZE = (11.0, 3.6)
 FOREST_SIZE = (7.0, 6.5)
@@ -24,7 +25,8 @@ def plot_predictive(checks: xr.Dataset, title: str = "Posterior predictive check
     *checks* is the output of :func:`prism_stats.model.diagnostics.predictive_checks`
     (or ``prior_predictive``).
     """
-    fig, axes = plt.subplots(1, 3, figsize=PPC_SIZE, layout="constrained")
+    fig = new_figure(*PPC_SIZE)
+    axes = fig.subplots(1, 3)
     ax = axes[0]
     x = checks["score_bin"].values
     dens = checks["score_density"].values
@@ -37,6 +39,11 @@ def plot_predictive(checks: xr.Dataset, title: str = "Posterior predictive check
     ax.axvline(1, color="grey", lw=0.5, ls=":")
     ax.axvline(100, color="grey", lw=0.5, ls=":")
     ax.set(xlabel="score", ylabel="share of ratings", title="Score distribution")
+    beyond = outside_shares(checks)
+    if beyond is not None and (beyond[0] > 0 or beyond[1] > 0):
+        # replicated ratings beyond the histogram's range are reported, never dropped
+        ax.text(0.02, 0.97, f"beyond the axis: {beyond[0]:.1%} below, {beyond[1]:.1%} above",
+                transform=ax.transAxes, ha="left", va="top", fontsize=6.5)
     ax.legend(fontsize=7, frameon=False)
 
     ax = axes[1]
@@ -67,18 +74,30 @@ def plot_predictive(checks: xr.Dataset, title: str = "Posterior predictive check
     return fig
 
 
+def outside_shares(checks: xr.Dataset) -> tuple[float, float] | None:
+    """Median share of replicated ratings below and above the histogram's range."""
+    if "score_share_below" not in checks:
+        return None
+    return (float(checks["score_share_below"].median()), float(checks["score_share_above"].median()))
+
+
 def plot_llm_forest(summary: pd.DataFrame, group: str = "all", title: str | None = None):
     """Forest plot of per-LLM MRP estimates (90% intervals) by country.
 
     *summary* is one or more countries' :meth:`PoststratResult.summary` tables
     concatenated (columns ``country, group, llm, mean, q05, q95``; raw/REP means are
     drawn as open markers when present).
+
+    Drawn by hand rather than with ``arviz_plots.plot_forest``: it works from the saved
+    summary CSV (no draws needed), puts several countries on one axis and overlays the raw
+    sample means, none of which the ArviZ forest plot does.
     """
     sub = summary.loc[summary["group"] == group]
     countries = list(dict.fromkeys(sub["country"]))
     order = (sub.groupby("llm")["mean"].mean().sort_values().index.tolist())
     y = np.arange(len(order))
-    fig, ax = plt.subplots(figsize=FOREST_SIZE, layout="constrained")
+    fig = new_figure(*FOREST_SIZE)
+    ax = fig.subplots()
     offsets = np.linspace(-0.18, 0.18, max(len(countries), 1))
     for i, c in enumerate(countries):
         s = sub.loc[sub["country"] == c].set_index("llm").reindex(order)

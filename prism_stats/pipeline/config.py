@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import tomllib
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,7 +93,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "harmonisation": "default",
         "bounds": None,  # [lo, hi] trimming bounds of the raking factors
         "se": "linearisation",
-        "n_boot": 500,
+        "replicates": 500,  # bootstrap replicates (se = "bootstrap"); formerly n_boot
         "seed": 20240101,
     },
     "rankings": {  # preference diversity (prism_stats.rankings; stages rankings, stated, rankings_model)
@@ -132,6 +133,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "neighbourhoods": True,
     },
 }
+#: Renamed keys: (section, old) -> new; the old name is still read, with a warning.
+RENAMED: dict[tuple[str, str], str] = {("compare", "n_boot"): "replicates"}
 #: Top-level scalar keys (not sections).
 TOP_LEVEL: dict[str, Any] = {"countries": ["uk", "us"]}
 
@@ -189,6 +192,7 @@ class PipelineConfig:
             given = raw.get(name, {})
             if not isinstance(given, Mapping):
                 raise ConfigError(f"{source}: [{name}] must be a table, got {given!r}")
+            given = _renamed(name, given, source)
             bad = set(given) - set(defaults)
             if bad:
                 raise ConfigError(f"{source}: unknown key(s) in [{name}]: {sorted(bad)} "
@@ -257,7 +261,7 @@ class PipelineConfig:
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
                 fail(f"{sec}.{key} must be a non-negative integer, got {v!r}")
         for sec, key in (("diagnostics", "ppc_draws"), ("welfare", "replicates"),
-                         ("welfare", "draws"), ("compare", "n_boot"), ("supplement", "dpi"),
+                         ("welfare", "draws"), ("compare", "replicates"), ("supplement", "dpi"),
                          ("demo", "participants"), ("topics", "chains"), ("topics", "draws"),
                          ("topics", "tune")):
             v = s[sec][key]
@@ -351,6 +355,40 @@ class PipelineConfig:
                               source=self.source)
 
 
+def _renamed(section: str, given: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """*given* with renamed keys under their new names (the old ones warn)."""
+    out = dict(given)
+    for (sec, old), new in RENAMED.items():
+        if sec == section and old in out:
+            if new in out:
+                raise ConfigError(f"{source}: [{section}] has both {old!r} (renamed) and {new!r}")
+            warnings.warn(f"{source}: [{section}] {old} is now called {new}", DeprecationWarning, stacklevel=3)
+            out[new] = out.pop(old)
+    return out
+
+
+def config_dirs() -> list[Path]:
+    """Folders searched for configurations by name: ``./configs``, the checkout's
+    ``configs/`` and the copy packaged inside wheels (``prism_stats/_configs``)."""
+    pkg = Path(__file__).resolve().parents[1]
+    return [Path.cwd() / "configs", pkg.parent / "configs", pkg / "_configs"]
+
+
+def find_config(name: str | Path) -> Path:
+    """A configuration file: *name* itself when it is a file, else ``<name>.toml`` in
+    :func:`config_dirs` (``"run"`` finds the documented defaults, ``configs/run.toml``)."""
+    path = Path(name).expanduser()
+    if path.is_file() or path.suffix or len(path.parts) > 1:
+        return path  # a path: from_toml says clearly when it does not exist
+    for d in config_dirs():
+        candidate = d / f"{name}.toml"
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"no configuration named {str(name)!r} (searched "
+                      f"{', '.join(str(d) for d in config_dirs())}); give a TOML path")
+
+
 def load_config(path: str | Path | None = None) -> PipelineConfig:
-    """The configuration in *path*, or the defaults when *path* is ``None``."""
-    return PipelineConfig() if path is None else PipelineConfig.from_toml(path)
+    """The configuration in *path* (a TOML path, or a name such as ``"run"`` found by
+    :func:`find_config`), or the defaults when *path* is ``None``."""
+    return PipelineConfig() if path is None else PipelineConfig.from_toml(find_config(path))

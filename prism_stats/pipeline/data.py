@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from .._compat import renamed_kwargs
 from .._io import content_sha256, sha256_json, write_json_atomic
 
 # The analysis layers (data, model, poststrat, welfare, comparators, report) are imported
@@ -95,9 +96,10 @@ def fit_key(data_hash: str, spec: Any, sampling: dict[str, Any]) -> str:
                         "sampling": sampling, "prism_stats": __version__, "versions": versions})
 
 
+@renamed_kwargs(spec="model")
 def cached_fit(
     data: Any,
-    spec: Any = "ratings",
+    model: Any = "ratings",
     *,
     cache_dir: str | Path,
     chains: int | None = None,
@@ -121,7 +123,7 @@ def cached_fit(
     from ..model import Run, fit, load_spec
     from ..model.fit import META_FILE, RunError
 
-    spec = load_spec(spec)
+    spec = load_spec(model)
     sampling = dict(spec.sampling)
     overrides = {"chains": chains, "draws": draws, "tune": tune, "seed": seed, "sampler": sampler}
     sampling.update({k: v for k, v in overrides.items() if v is not None})

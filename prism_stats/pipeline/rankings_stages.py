@@ -48,8 +48,8 @@ def rankings_stage(ctx: StageContext) -> list[Path]:
     except RankingError as exc:
         raise StageError(f"rankings: {exc}") from None
     written = write_classical(result, folder) + write_score_use(score_use(ctx.data), folder)
-    for name, make in (("response_features", lambda: response_feature_regression(ctx.data.ratings)),
-                       ("demographics", lambda: demographic_regression(ctx.data.ratings, ctx.data.participants))):
+    for name, make in (("response_features", lambda: response_feature_regression(ctx.data)),
+                       ("demographics", lambda: demographic_regression(ctx.data))):
         try:
             written += write_regression(make(), folder, name)
         except ComparatorError as exc:  # e.g. a tiny release without every level

@@ -187,10 +187,10 @@ def diagnostics_stage(ctx: StageContext) -> list[Path]:
     written.append(write_text_atomic(folder / "convergence.csv",
                                      diag.table.reset_index(names="variable").to_csv(index=False)))
     scores = observed_scores(ctx.data, run.spec)
-    ppc = predictive_checks(run, n_draws=cfg["ppc_draws"], seed=cfg["seed"], observed_scores=scores)
+    ppc = predictive_checks(run, draws=cfg["ppc_draws"], seed=cfg["seed"], observed_scores=scores)
     written.append(_write_netcdf(ppc, folder / "ppc.nc"))
     with _quiet_logger("pymc"):  # PyMC logs the list of sampled variables at INFO
-        prior = prior_predictive(run.design, run.spec, n_draws=cfg["ppc_draws"], seed=cfg["seed"],
+        prior = prior_predictive(run.design, run.spec, draws=cfg["ppc_draws"], seed=cfg["seed"],
                                  observed_scores=scores)
     written.append(_write_netcdf(prior, folder / "prior_predictive.nc"))
     if cfg["loo"] and "log_likelihood" in run.idata.children:
@@ -272,7 +272,7 @@ def welfare_stage(ctx: StageContext, country: str) -> list[Path]:
     if cfg["method"] in ("design", "both"):
         ds = run_juries(ctx.data, [country], rules=cfg["rules"], sizes=cfg["sizes"],
                         pools=cfg["pools"], skewed_sizes=cfg["skewed_sizes"], targets=cfg["targets"],
-                        n_replicates=cfg["replicates"], seed=cfg["seed"], imputed=cfg["imputed"])
+                        replicates=cfg["replicates"], seed=cfg["seed"], imputed=cfg["imputed"])
         written += list(write_welfare(ds, ctx.run_dir / "juries", country).values())
         notes.append(("design", summarise_welfare(ds)))
     rule, target = cfg["rules"][0], cfg["targets"][0]
@@ -294,8 +294,8 @@ def compare_stage(ctx: StageContext, country: str) -> list[Path]:
     poststrat = pd.read_csv(ctx.run_dir / f"poststrat_{country}.csv")
     bounds = tuple(cfg["bounds"]) if cfg["bounds"] else None
     comparison, weighting, written = write_country_comparison(
-        ctx.run_dir, ctx.data, country, poststrat, harmonisation=cfg["harmonisation"],
-        bounds=bounds, se=cfg["se"], n_boot=cfg["n_boot"], seed=cfg["seed"])
+        ctx.data, country, poststrat, out=ctx.run_dir, harmonisation=cfg["harmonisation"],
+        bounds=bounds, se=cfg["se"], replicates=cfg["replicates"], seed=cfg["seed"])
     rc = comparison.rank_correlations
     row = rc.loc[(rc["estimator_a"] == "raked") & (rc["estimator_b"] == "mrp")]
     if len(row):

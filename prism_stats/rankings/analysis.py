@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
+from .._display import ResultDisplay
 from .battles import RankingError, battles, outcome_shares, pair_counts, win_rate_matrix
 from .bootstrap import METHODS
 from .centrality import compare_normalisations
@@ -43,8 +44,8 @@ from .model_based import (
 HEADLINE = "rc_corrected"
 
 
-@dataclass
-class ClassicalRankings:
+@dataclass(repr=False)
+class ClassicalRankings(ResultDisplay):
     """The study's rankings of the whole sample and every subgroup.
 
     Attributes
@@ -77,6 +78,9 @@ class ClassicalRankings:
         t = self.subgroups.table
         return t[t["grouping"] == "all"].reset_index(drop=True)
 
+    def _display_tables(self) -> dict[str, Any]:
+        return {"overall": self.overall, "normalisations": self.normalisations}
+
 
 def classical_rankings(data: Any, *, by: Sequence[GroupingSpec] | GroupingSpec = tuple(STUDY_GROUPINGS),
                        names: Sequence[str] | None = None, min_group_size: int = MIN_GROUP_SIZE,
@@ -101,8 +105,8 @@ def classical_rankings(data: Any, *, by: Sequence[GroupingSpec] | GroupingSpec =
                              normalisations=compare_normalisations(bt), bootstrap=boot, summary=summary)
 
 
-@dataclass
-class ModelRankings:
+@dataclass(repr=False)
+class ModelRankings(ResultDisplay):
     """Model-based rank distributions and their agreement with the study's ranking.
 
     Attributes
@@ -232,8 +236,8 @@ def model_rankings(data: Any, *, run: Any = None, choice_run: Any = None,
                                "seed": seed, "choice_draws": choice_draws, "choice_sets": choice_sets})
 
 
-@dataclass
-class StatedAnalysis:
+@dataclass(repr=False)
+class StatedAnalysis(ResultDisplay):
     """Attribute correlations (clustered) and, when fitted, the stated-vs-revealed model."""
 
     correlations: Any
@@ -256,8 +260,8 @@ def stated_analysis(data: Any, *, fit: bool = True, attribute_set: str = "perfor
     return StatedAnalysis(correlations=corr, fit=fitted)
 
 
-@dataclass
-class ScoreUse:
+@dataclass(repr=False)
+class ScoreUse(ResultDisplay):
     """Scale use per rater and disagreement on identical responses."""
 
     raters: pd.DataFrame

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._display import ResultDisplay
 from .battles import RankingError, battles as make_battles
 from .bootstrap import METHODS, bootstrap_ratings, point_ratings, rank_values, summarise_bootstrap
 
@@ -171,8 +172,8 @@ def group_seed(seed: int, grouping: str, group: str) -> np.random.SeedSequence:
     return np.random.SeedSequence([int(seed), zlib.crc32(f"{grouping}|{group}".encode())])
 
 
-@dataclass
-class SubgroupRankings:
+@dataclass(repr=False)
+class SubgroupRankings(ResultDisplay):
     """Classical rankings per group.
 
     Attributes

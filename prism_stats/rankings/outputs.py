@@ -111,8 +111,8 @@ def write_regression(table: Any, folder: str | Path, name: str) -> list[Path]:
             "cov_type": table.cov_type, "notes": table.notes}
     return [_csv(folder, f"regression_{name}.csv", coefs),
             write_json_atomic(folder / f"regression_{name}.json", meta),
-            write_text_atomic(folder / f"regression_{name}.tex", table.to_latex(label=f"tab:regression-{name}")),
-            write_text_atomic(folder / f"regression_{name}.md", table.to_markdown())]
+            write_text_atomic(folder / f"regression_{name}.tex", table.to_table(f"regression_{name}").to_latex()),
+            write_text_atomic(folder / f"regression_{name}.md", table.to_table(f"regression_{name}").to_markdown())]
 
 
 # --- reading back ---------------------------------------------------------------------------------
@@ -137,23 +137,13 @@ class _Reader:
 
 
 def _regression_table(coefs: pd.DataFrame, meta: dict[str, Any], name: str) -> Any:
-    from ..tabular import Table, format_number
+    from ..tabular import coefficient_table  # the one regression writer (comparators use it too)
 
-    def stars(p: float) -> str:
-        return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else ""
-
-    display = pd.DataFrame({
-        "Term": coefs["term"], "Coefficient": [f"{c:.4f}{stars(p)}" for c, p in zip(coefs["coef"], coefs["p"], strict=True)],
-        "SE": coefs["se"].map(lambda v: f"({v:.4f})"),
-        "p": coefs["p"].map(lambda p: "<0.001" if p < 0.001 else f"{p:.3f}"),
-    })
-    return Table(f"regression_{name}", meta.get("name", name),
-                 f"{meta.get('name', name)} (outcome: {meta.get('outcome')}). N = "
-                 f"{format_number(meta.get('n_obs'))}; participants (clusters) = "
-                 f"{format_number(meta.get('n_clusters'))}; R² = {meta.get('r2', float('nan')):.3f}; "
-                 "OLS with participant-clustered SEs (the original: non-robust). "
-                 "* p<0.05, ** p<0.01, *** p<0.001.",
-                 coefs, display=display, align="lrrr")
+    return coefficient_table(f"regression_{name}", meta.get("name", name), coefs,
+                             outcome=str(meta.get("outcome")), n_obs=meta.get("n_obs"),
+                             n_clusters=meta.get("n_clusters"), r2=float(meta.get("r2", float("nan"))),
+                             r2_adj=meta.get("r2_adj"),
+                             note="The original study reported non-robust standard errors. ")
 
 
 def supplement_items(folder: str | Path, usable: Callable[[Path], bool] | None = None,

@@ -11,14 +11,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .._io import new_figure
 from .bootstrap import METHOD_LABELS
 from .tables import CENSUS_LABELS
 
 
 def _figure(width: float, height: float):
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), layout="constrained")
+    return new_figure(width, height)  # no pyplot state, renders inline in Jupyter
 
 
 def rank_heatmap(frame: pd.DataFrame, *, title: str, order: Sequence[str] | None = None,

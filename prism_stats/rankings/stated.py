@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._display import ResultDisplay
 from .. import vocab
 from .battles import RankingError
 
@@ -85,8 +86,8 @@ def cluster_order(corr: pd.DataFrame, *, method: str = "complete",
     return order, link, blocks
 
 
-@dataclass
-class AttributeCorrelations:
+@dataclass(repr=False)
+class AttributeCorrelations(ResultDisplay):
     """Correlation matrices of the attribute sets, clustered.
 
     Attributes

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._display import ResultDisplay
 from .. import vocab
 from .battles import RankingError
 
@@ -146,8 +147,8 @@ def build_stated_model(design: StatedDesign, priors: dict[str, float] | None = N
     return model
 
 
-@dataclass
-class StatedFit:
+@dataclass(repr=False)
+class StatedFit(ResultDisplay):
     """A fitted stated-vs-revealed model: the posterior of its population parameters."""
 
     posterior: xr.Dataset

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..tabular import MISSING, Table, format_number, interval
+from ..tabular import MISSING, Table, format_number, format_probability, interval
 from .bootstrap import METHOD_LABELS
 
 SHOWN_METHODS: tuple[str, ...] = ("rc_corrected", "rc_original", "mle_elo", "bradley_terry", "elo", "win_rate")
@@ -170,7 +170,7 @@ def stated_table(summary: pd.DataFrame, meta: Mapping[str, Any] | None = None) -
         "Dependence b1 (90% interval)": [interval(m, lo, hi, 2) for m, lo, hi in
                                          zip(summary["dependence_mean"], summary["dependence_lo"],
                                              summary["dependence_hi"], strict=True)],
-        "P(b1 > 0)": summary["p_positive"].map(lambda v: f"{v:.2f}"),
+        "P(b1 > 0)": summary["p_positive"].map(format_probability),
         "Reward b0 (90% interval)": [interval(m, lo, hi, 2) for m, lo, hi in
                                      zip(summary["reward_mean"], summary["reward_lo"],
                                          summary["reward_hi"], strict=True)],

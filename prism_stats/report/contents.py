@@ -17,12 +17,14 @@ from typing import Any
 import pandas as pd
 import xarray as xr
 
+from ..citations import census_citation, cite
 from ..comparators import comparison_tables
 from ..data import describe, load_prism
 from ..rankings.outputs import supplement_items as rankings_supplement_items
 from ..tabular import Table
 from .figures import DPI, plot_raking_balance, plot_recovery, plot_subgroup_heatmap
 from .sources import Sources, locate
+from .spec_table import model_table
 from .tables import (
     balance_table,
     crosscheck_table,
@@ -110,6 +112,9 @@ class _Collector:
             return
         if conv is None:
             conv = pd.DataFrame(diag.get("per_variable", []))
+        spec = self.src.run_meta.get("spec")
+        if spec:
+            self.tables.append(model_table(spec))
         loo = _read_json(self.src.path("loo.json"))
         cc_attrs = _read_json(self.src.path("crosscheck_mixedlm.json"))
         self.tables.append(diagnostics_table(conv, diag, loo, cc_attrs))
@@ -219,17 +224,19 @@ class _Collector:
         ps = self.poststrat()
         if ps is not None:
             countries = " and ".join(c.upper() for c in self.src.countries())
+            census = census_citation(self.src.countries())
             self.figures.append(FigureEntry(
                 "llm_forest", "LLM forest plot",
                 f"Population estimates per LLM (MRP), {countries}: posterior mean (dot) and 90% "
-                "interval of the expected opening-turn rating of a new adult of the country; "
-                "crosses: the raw mean of the country's resident participants.",
+                "interval of the expected opening-turn rating of a new adult of the country, "
+                f"post-stratified to the census ({census}); crosses: the raw mean of the "
+                f"country's resident participants. Ratings: {cite('prism_data')[1:-1]}.",
                 lambda: plot_llm_forest(ps)))
             self.figures.append(FigureEntry(
-                "subgroup_heatmap", "Subgroup x LLM heatmap",
-                "MRP estimates per LLM (rows) and census subgroup (columns). Colour: the LLM's "
-                "estimate minus the average LLM's for the subgroup; text: the posterior mean "
-                "(1-100); box: the subgroup's highest estimate.",
+                "subgroup_heatmap", "Subgroup × LLM heatmap",
+                "MRP estimates per LLM (rows) and census subgroup (columns; census cells from "
+                f"{census}). Colour: the LLM's estimate minus the average LLM's for the subgroup; "
+                "text: the posterior mean (1–100); box: the subgroup's highest posterior mean.",
                 lambda: plot_subgroup_heatmap(ps)))
             truth = self.truth()
             if truth is not None:
@@ -252,12 +259,16 @@ class _Collector:
             for rule in [str(r) for r in ds["rule"].values]:
                 if rules_wanted is not None and rule not in rules_wanted:
                     continue
+                pools = (f"census pools ({census_citation(c)})" if method == "model"
+                         else f"the study's rater pools {cite('kirk2024')}")
                 self.figures.append(FigureEntry(
-                    f"welfare_{method}_{c}_{rule}", f"Welfare distributions, {c.upper()}, {rule} ({method})",
-                    f"{c.upper()}, {method}-based, rule '{rule}': distribution of the welfare each "
-                    "target population gets from the LLM a jury picks, per jury scheme (violin over "
-                    "the 5th-95th percentiles; bars: 5-95% and 25-75%; tick: median; diamond: mean; "
-                    "dashed: the best achievable welfare).",
+                    f"welfare_{method}_{c}_{rule}",
+                    f"Welfare distributions, {c.upper()}, {RULE_TITLES.get(rule, rule)} ({method}-based)",
+                    f"{c.upper()}, {method}-based, rule '{RULE_TITLES.get(rule, rule)}': distribution "
+                    "of the welfare each target population gets from the LLM a jury picks, per jury "
+                    f"scheme (pool and jury size; juries drawn from {pools}): violin over the "
+                    "5th–95th percentiles; bars: 5–95% and 25–75%; tick: median; diamond: mean; "
+                    "dashed line: the best achievable welfare.",
                     lambda ds=ds, c=c, rule=rule: plot_welfare_distributions(ds, c, rule)))
             gaps = self.gaps(method, c, folder)
             if gaps is not None and len(gaps):
@@ -270,25 +281,20 @@ class _Collector:
                     what = ("welfare under a jury from a skewed pool minus under a representative "
                             "jury of the same size (mean and 5-95% quantiles over pairs of juries)")
                 self.figures.append(FigureEntry(
-                    f"welfare_gaps_{method}_{c}", f"Exclusion gaps, {c.upper()} ({method})",
-                    f"{c.upper()}, {method}-based exclusion gaps: {what}; left of zero: the skewed "
-                    "pool serves the target worse.",
+                    f"welfare_gaps_{method}_{c}", f"Exclusion gaps, {c.upper()} ({method}-based)",
+                    f"{c.upper()}, {method}-based exclusion gaps: {what}; negative values: the "
+                    "skewed pool gives the target less welfare than the representative pool.",
                     lambda gaps=gaps, c=c: plot_exclusion_gaps(gaps, c)))
-        for stem, title, caption in (
-            ("ppc", "Posterior predictive checks",
-             ("Posterior predictive checks: replicated score distribution (90% band) against the "
-              "observed one; per-LLM mean scores (replicated 90% interval, observed tick); "
-              "distribution of per-participant mean scores.")),
-            ("prior_predictive", "Prior predictive checks",
-             ("Prior predictive checks (the same panels with parameters drawn from the priors): the "
-              "priors allow every plausible rating distribution without piling far outside 1-100.")),
+        for stem, title, what in (
+            ("ppc", "Posterior predictive checks", "parameters drawn from the posterior"),
+            ("prior_predictive", "Prior predictive checks", "parameters drawn from the priors"),
         ):
             path = self.src.path(f"{stem}.nc")
             if path is None:
                 self.skipped.append(f"{title.lower()}: {stem}.nc missing (run the diagnostics stage)")
                 continue
             checks = xr.load_dataset(path, engine="h5netcdf")
-            self.figures.append(FigureEntry(stem, title, caption,
+            self.figures.append(FigureEntry(stem, title, predictive_caption(checks, title, what),
                                             lambda checks=checks, title=title: plot_predictive(checks, title=title)))
         balances = getattr(self, "_balances", None)
         if balances:
@@ -298,6 +304,26 @@ class _Collector:
                 "census share of every margin category, unweighted (open) and raked (filled); "
                 "dashed: 0.1.",
                 lambda: plot_raking_balance(balances)))
+
+
+#: Jury rules in words (figure titles and captions).
+RULE_TITLES: dict[str, str] = {"mean": "mean rating", "chosen": "chosen share", "veto": "non-veto rate"}
+
+
+def predictive_caption(checks: xr.Dataset, title: str, what: str) -> str:
+    """What a predictive-check figure shows, with the shares beyond the histogram (no verdict)."""
+    from ..model.plots import outside_shares  # local: as in figure_list
+
+    caption = (f"{title} ({what}; {checks.attrs.get('n_draws', '?')} draws): replicated score "
+               "distribution (90% band of 1-point histograms) against the observed one; per-LLM mean "
+               "scores (replicated 90% interval, observed tick); distribution of per-participant mean "
+               "scores.")
+    beyond = outside_shares(checks)
+    if beyond is not None:
+        caption += (f" Median share of replicated ratings beyond the plotted range "
+                    f"{checks.attrs.get('score_range', '')}: {beyond[0]:.1%} below, {beyond[1]:.1%} above "
+                    "(annotated in the panel, not drawn).")
+    return caption
 
 
 def _rankings(col: _Collector) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._io import FIGURE_DPI, axes_data, figure_data_problems  # noqa: F401 (re-exported)
+from .._io import FIGURE_DPI, axes_data, figure_data_problems, new_figure  # noqa: F401 (re-exported)
 from ..vocab import GROUP_LABELS
 
 #: Size (inches) of one country panel of the heatmap; of one country panel of the
@@ -29,9 +29,7 @@ DPI: int = FIGURE_DPI
 
 
 def _figure(width: float, height: float):
-    from matplotlib.figure import Figure  # local: matplotlib only once a figure is drawn
-
-    return Figure(figsize=(width, height), layout="constrained")
+    return new_figure(width, height)  # no pyplot state, renders inline in Jupyter
 
 
 def plot_subgroup_heatmap(summary: pd.DataFrame, groups: Sequence[str] | None = None):

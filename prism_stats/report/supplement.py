@@ -6,9 +6,13 @@ folder (``OUT`` with ``manifest.json``, ``validate/`` and ``run/``) or a bare ru
 
     DIR/tables/<name>.csv .tex .md   data (full precision), booktabs LaTeX, Markdown
     DIR/figures/<name>.png .pdf      fixed sizes, fixed dpi
-    DIR/index.html, DIR/index.md     every table and figure with its caption
+    DIR/index.html, DIR/index.md     every table and figure with its caption, the references
+    DIR/references.bib               the cited works (BibTeX)
     DIR/manifest.json                package versions, seeds, data hashes, spec,
                                      stage run times, and a SHA-256 of every file
+
+Every path in the index pages and the manifest is relative to ``DIR`` (the bundle can be
+moved or shared without naming the machine it was built on).
 
 Nothing is invented: a table or figure whose inputs are missing is left out and
 listed under "not produced" (with the reason) on the index page and in the manifest,
@@ -20,6 +24,7 @@ the current configuration) are used.
 from __future__ import annotations
 
 import html
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +40,9 @@ from .._io import (
     write_json_atomic,
     write_text_atomic,
 )
+from ..citations import REFERENCES, bibtex
 from ..data import PrismDataError, find_release_files
-from ..tabular import Table
+from ..tabular import LATEX_PACKAGES, Table
 from .contents import _collect, _read_json
 from .figures import DPI, figure_data_problems
 from .sources import Sources, SupplementError, locate
@@ -96,6 +102,31 @@ def _data_files(folder: Path | None) -> dict[str, str]:
         return {}
 
 
+def relative_paths(obj: Any, base: Path) -> Any:
+    """*obj* (JSON-like) with every absolute path string made relative to *base*."""
+    if isinstance(obj, Mapping):
+        return {k: relative_paths(v, base) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [relative_paths(v, base) for v in obj]
+    if isinstance(obj, str) and obj.startswith(("/", "~")) and "\n" not in obj and len(obj) < 4096:
+        return os.path.relpath(Path(obj).expanduser(), base)
+    return obj
+
+
+def _references_html() -> list[str]:
+    e = html.escape
+    return (["<h2 id=\"references\">References</h2><ul>"]
+            + [f"<li>{e(r.text)}</li>" for r in REFERENCES.values()] + ["</ul>"])
+
+
+def _references_md() -> list[str]:
+    return ["## References", ""] + [f"- {r.text}" for r in REFERENCES.values()] + [""]
+
+
+_LATEX_NOTE = ("LaTeX tables need " + ", ".join(f"\\usepackage{{{p}}}" for p in LATEX_PACKAGES)
+               + "; the references are in references.bib.")
+
+
 def _stage_times(src: Sources) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, rec in ((src.manifest or {}).get("stages") or {}).items():
@@ -128,7 +159,7 @@ def _index_html(title: str, header: list[tuple[str, str]], tables: list[tuple[Ta
     parts.append("</table>")
     parts.append("<h2>Tables</h2><ol>")
     parts += [f"<li><a href=\"#{e(t.name)}\">{e(t.title)}</a></li>" for t, _ in tables]
-    parts.append("</ol><h2>Figures</h2><ol>")
+    parts.append(f"</ol><p class=\"files\">{e(_LATEX_NOTE)}</p><h2>Figures</h2><ol>")
     parts += [f"<li><a href=\"#fig-{e(f['name'])}\">{e(f['title'])}</a></li>" for f in figures]
     parts.append("</ol>")
     for i, (t, files) in enumerate(tables, start=1):
@@ -145,6 +176,7 @@ def _index_html(title: str, header: list[tuple[str, str]], tables: list[tuple[Ta
         parts.append("<h2>Not produced</h2><ul>")
         parts += [f"<li>{e(s)}</li>" for s in skipped]
         parts.append("</ul>")
+    parts += _references_html()
     parts += ["</body>", "</html>", ""]
     return "\n".join(parts)
 
@@ -153,7 +185,7 @@ def _index_md(title: str, header: list[tuple[str, str]], tables: list[tuple[Tabl
               figures: list[dict[str, Any]], skipped: list[str]) -> str:
     lines = [f"# {title}", ""]
     lines += [f"- **{k}**: {v}" for k, v in header]
-    lines += ["", "## Tables", ""]
+    lines += ["", "## Tables", "", _LATEX_NOTE, ""]
     for i, (t, files) in enumerate(tables, start=1):
         links = ", ".join(f"[{k.upper()}](tables/{Path(p).name})" for k, p in files.items())
         lines += [f"Table {i}. " + t.to_markdown().removeprefix("### "), f"Files: {links}", ""]
@@ -164,6 +196,7 @@ def _index_md(title: str, header: list[tuple[str, str]], tables: list[tuple[Tabl
                   "", "Files: " + ", ".join(f"[{Path(p).suffix[1:].upper()}]({p})" for p in f["files"]), ""]
     if skipped:
         lines += ["## Not produced", ""] + [f"- {s}" for s in skipped] + [""]
+    lines += _references_md()
     return "\n".join(lines)
 
 
@@ -239,10 +272,12 @@ def build_supplement(
     spec = meta.get("spec") or {}
     sampling = meta.get("sampling") or {}
     data_hash = (meta.get("data") or {}).get("data_hash")
+    data_folder = src.data_folder or (meta.get("data") or {}).get("folder")
+    data_label = relative_paths(str(data_folder), out) if data_folder else "unknown folder"
     header = [
         ("Created", now_iso()),
         ("prism-stats", __version__),
-        ("Data", f"{src.data_folder or (meta.get('data') or {}).get('folder')} (hash {str(data_hash)[:16]})"),
+        ("Data", f"{data_label} (hash {str(data_hash)[:16]})"),
         ("Model spec", f"{spec.get('name')} (model hash {str(meta.get('model_hash'))[:16]})"),
         ("Sampling", (f"{sampling.get('sampler')}, {sampling.get('chains')} chains x "
                       f"{sampling.get('draws')} draws after {sampling.get('tune')} tuning steps, "
@@ -254,6 +289,7 @@ def build_supplement(
                                    _index_html(title, header, written_tables, figure_records, col.skipped))
     index_md = write_text_atomic(out / "index.md",
                                  _index_md(title, header, written_tables, figure_records, col.skipped))
+    files.append(write_text_atomic(out / "references.bib", bibtex()))
     manifest = {
         "kind": SUPPLEMENT_KIND,
         "created_at": now_iso(),
@@ -274,8 +310,10 @@ def build_supplement(
         "tables": table_records,
         "figures": figure_records,
         "not_produced": col.skipped,
+        "references": {k: r.text for k, r in REFERENCES.items()},
+        "latex_packages": list(LATEX_PACKAGES),
     }
-    manifest_path = write_json_atomic(out / "manifest.json", manifest)
+    manifest_path = write_json_atomic(out / "manifest.json", relative_paths(manifest, out))
     files += [index_html, index_md, manifest_path]
     return SupplementResult(folder=out, tables=table_records, figures=figure_records,
                             skipped=col.skipped, index_html=index_html, index_md=index_md,

@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..tabular import Table, format_number, interval
+from ..citations import census_citation, cite
+from ..tabular import Table, format_number, format_probability, interval
 from ..vocab import GROUP_LABELS
 
 # --- the supplement's tables --------------------------------------------------------------------
@@ -73,7 +74,8 @@ def descriptives_tables(frame: pd.DataFrame) -> list[Table]:
         "descriptives_participants", "Participants",
         f"Participant characteristics (n = {total}): count and percent of all participants "
         "(survey-only participants included), as in the original study's demographic and "
-        "LLM-usage tables. \"Prefer not to say\" is its own level.",
+        f"LLM-usage tables {cite('kirk2024')}. \"Prefer not to say\" is its own level. "
+        f"Data: {cite('prism_data')[1:-1]}.",
         data.drop(columns="characteristic"),
         display=pd.DataFrame({"Characteristic": data["characteristic"], "Level": data["level"],
                               "n": data["n"].map(lambda v: f"{v:,}"),
@@ -86,7 +88,7 @@ def descriptives_tables(frame: pd.DataFrame) -> list[Table]:
     overview = Table(
         "descriptives_overview", "Dataset overview",
         "Dataset overview: counts of participants, conversations and rated responses, and the "
-        "mean number of conversations, rated LLMs and turns.",
+        f"mean number of conversations, rated LLMs and turns. Data: {cite('prism_data')[1:-1]}.",
         odata, display=pd.DataFrame({"Quantity": odata["label"],
                                      "Value": odata["value"].map(format_number)}), align="lr")
     return [participants, overview]
@@ -103,22 +105,28 @@ def diagnostics_table(convergence: pd.DataFrame, diagnostics: Mapping[str, Any],
     df = convergence.loc[:, ["variable", "size", "max_rhat", "min_ess_bulk", "min_ess_tail"]].copy()
     th = diagnostics.get("thresholds", {})
     rhat_max, ess_min = float(th.get("rhat_max", 1.01)), float(th.get("ess_min", 400))
+    df["max_rhat"] = pd.to_numeric(df["max_rhat"], errors="coerce")  # null with one chain
     df["passes"] = (df["max_rhat"] <= rhat_max) & (df["min_ess_bulk"] >= ess_min) & (df["min_ess_tail"] >= ess_min)
     display = pd.DataFrame({
         "Parameter": df["variable"],
         "Size": df["size"].map(lambda v: f"{int(v):,}"),
-        "max R-hat": df["max_rhat"].map(lambda v: format_number(v, 3)),
+        "max R-hat": df["max_rhat"].map(lambda v: format_number(v, 3) if pd.notna(v) else "n/a"),
         "min ESS bulk": df["min_ess_bulk"].map(lambda v: format_number(v, 0)),
         "min ESS tail": df["min_ess_tail"].map(lambda v: format_number(v, 0)),
         "Gate": df["passes"].map(lambda v: "pass" if v else "FAIL"),
     })
     bfmi = diagnostics.get("bfmi") or []
-    verdict = "passes" if diagnostics.get("passed") else "fails"
-    caption = (f"Convergence of the rating model: worst R-hat (rank-normalised) and bulk/tail ESS per "
-               f"parameter over {diagnostics.get('n_chains')} chains x {diagnostics.get('n_draws')} draws. "
-               f"The strict gate (R-hat <= {rhat_max}, ESS >= {ess_min:.0f}, no divergence) {verdict}; "
-               f"{diagnostics.get('divergences', 0)} divergent transitions; E-BFMI per chain "
-               f"{', '.join(f'{b:.2f}' for b in bfmi) or 'n/a'}.")
+    bfmi_min = float(th.get("bfmi_min", 0.3))
+    verdict = "passes" if diagnostics.get("passed") else "fails (" + "; ".join(diagnostics.get("failures", [])) + ")"
+    depth = diagnostics.get("treedepth_saturated")
+    depth_text = "" if depth is None else f"; {depth} draw(s) at the maximum tree depth"
+    caption = (f"Convergence of the rating model: worst split R-hat (rank-normalised; "
+               "needs two chains) and bulk/tail ESS per parameter over "
+               f"{diagnostics.get('n_chains')} chains × {diagnostics.get('n_draws')} draws (arviz-stats). "
+               f"The strict gate (R-hat ≤ {rhat_max}, ESS ≥ {ess_min:.0f}, no divergence, E-BFMI ≥ "
+               f"{bfmi_min}, at most {100 * float(th.get('treedepth_max_share', 0.01)):.0f}% of draws at "
+               f"the maximum tree depth) {verdict}; {diagnostics.get('divergences', 0)} divergent "
+               f"transition(s); E-BFMI per chain {', '.join(f'{b:.2f}' for b in bfmi) or 'n/a'}{depth_text}.")
     if loo:
         caption += (f" PSIS-LOO (participants left out): elpd {loo['elpd_loo']:.1f} (SE {loo['se']:.1f}), "
                     f"p_loo {loo['p_loo']:.1f}, {loo.get('pareto_k_bad', 0)} participant(s) with "
@@ -168,15 +176,16 @@ def mrp_llm_table(summary: pd.DataFrame) -> Table:
         s = sub.loc[sub["country"] == c].set_index("llm").reindex(order)
         cols[f"{c.upper()} (90% interval)"] = [interval(m, lo, hi) for m, lo, hi in
                                                zip(s["mean"], s["q05"], s["q95"], strict=True)]
-        cols[f"{c.upper()} P(best)"] = s["p_best"].map(lambda v: format_number(v, 2)).tolist()
+        cols[f"{c.upper()} P(best)"] = s["p_best"].map(format_probability).tolist()
     data = sub.loc[:, [c for c in ("country", "llm", "mean", "sd", "q05", "q50", "q95", "p_best",
                                    "raw_mean", "rep_mean") if c in sub.columns]]
     return Table(
         "mrp_llm", "MRP estimates per LLM",
-        "Population estimates per LLM (MRP): the expected opening-turn rating (1-100) of a new "
-        "adult of the country, census-weighted over age x sex x ethnicity cells; posterior mean "
-        "[90% interval] and the posterior probability of being the best LLM. Sorted by the "
-        f"{countries[0].upper()} estimate.",
+        "Population estimates per LLM (MRP): the expected opening-turn rating (1–100) of a new "
+        "adult of the country, census-weighted over age × sex × ethnicity cells "
+        f"({census_citation(countries)}); posterior mean [90% interval] and the posterior "
+        "probability of being the best LLM. Sorted by the "
+        f"{countries[0].upper()} estimate. Ratings: {cite('prism_data')[1:-1]}.",
         data.reset_index(drop=True), display=pd.DataFrame(cols),
         align="l" + "rr" * len(countries))
 
@@ -195,9 +204,10 @@ def mrp_subgroup_table(summary: pd.DataFrame, country: str) -> Table:
             for llm, m, lo, hi in zip(order, s["mean"], s["q05"], s["q95"], strict=True)]
     return Table(
         f"mrp_subgroups_{country}", f"MRP subgroup estimates, {country.upper()}",
-        f"{country.upper()}: MRP estimates per LLM for census subgroups, posterior mean [90% "
-        "interval] of the expected opening-turn rating; * marks the LLM with the highest mean in "
-        "each group.",
+        f"{country.upper()}: MRP estimates per LLM for census subgroups ({census_citation(country)}), "
+        "posterior mean [90% interval] of the expected opening-turn rating; * marks the LLM with "
+        "the highest posterior mean in each group (a ranking, not a test; the intervals of the "
+        "top LLMs may overlap).",
         sub.reset_index(drop=True), display=pd.DataFrame(cols), align="l" + "r" * len(groups))
 
 
@@ -244,18 +254,23 @@ def llm_demographic_tables(effects: pd.DataFrame, llm_order: Sequence[str] | Non
         cols: dict[str, list[str]] = {"LLM": llms}
         for lev in levels:
             s = sub.loc[sub["level"] == lev].set_index("llm").reindex(llms)
-            cols[lev] = [f"{m:+.2f}" + ("*" if (lo > 0 or hi < 0) else "")
+            cols[lev] = [f"{m:+.2f}".replace("-", "−") + ("*" if (lo > 0 or hi < 0) else "")
                          for m, lo, hi in zip(s["mean"], s["q05"], s["q95"], strict=True)]
+        n_cells = len(llms) * len(levels)
         tables.append(Table(
-            f"llm_x_{f}", f"LLM x {f} effects",
-            f"LLM x {f} varying effects (points on the rating scale, deviations from the LLM's "
+            f"llm_x_{f}", f"LLM × {f} effects",
+            f"LLM × {f} varying effects (points on the rating scale, deviations from the LLM's "
             f"main effect and the {f} main effect): posterior means; * marks a 90% interval that "
-            "excludes zero. Full summaries (sd, interval, P(>0)) in the CSV.",
+            "excludes zero. Full summaries (sd, interval, P(>0)) in the CSV. Multiplicity: the "
+            f"{n_cells} intervals are not adjusted; if every effect were zero, about "
+            f"{0.1 * n_cells:.0f} of them would exclude zero by chance.",
             sub.reset_index(drop=True), display=pd.DataFrame(cols), align="l" + "r" * len(levels)))
     return tables
 
 
 RULE_DIGITS: dict[str, int] = {"mean": 1, "chosen": 3, "veto": 3}
+#: The jury rules in words.
+RULE_NAMES: dict[str, str] = {"mean": "Mean rating", "chosen": "Chosen share", "veto": "Non-veto rate"}
 #: Welfare targets and skewed pools are population groups (labels of :mod:`prism_stats.vocab`).
 TARGET_LABELS: dict[str, str] = GROUP_LABELS
 POOL_LABELS: dict[str, str] = {"representative": "Representative", **GROUP_LABELS}
@@ -269,23 +284,24 @@ def welfare_table(summary: pd.DataFrame, country: str, method: str) -> Table:
     rows = []
     for r in keys.itertuples(index=False):
         d = RULE_DIGITS.get(r.rule, 3)
-        row = {"Rule": r.rule, "Pool": POOL_LABELS.get(r.pool, r.pool), "Size": str(int(r.size))}
+        row = {"Rule": RULE_NAMES.get(r.rule, r.rule), "Pool": POOL_LABELS.get(r.pool, r.pool),
+               "Size": str(int(r.size))}
         for t in targets:
             s = sub.loc[(sub["rule"] == r.rule) & (sub["pool"] == r.pool) & (sub["size"] == r.size)
                         & (sub["target"] == t)].iloc[0]
             row[TARGET_LABELS.get(t, t)] = interval(s["welfare_mean"], s["welfare_q05"], s["welfare_q95"], d)
         s_all = sub.loc[(sub["rule"] == r.rule) & (sub["pool"] == r.pool) & (sub["size"] == r.size)
                         & (sub["target"] == targets[0])].iloc[0]
-        row[f"P(optimal), {TARGET_LABELS.get(targets[0], targets[0])}"] = f"{s_all['p_optimal']:.2f}"
+        row[f"P(optimal), {TARGET_LABELS.get(targets[0], targets[0])}"] = format_probability(s_all["p_optimal"])
         rows.append(row)
-    label = "model-based (posterior draws x juries)" if method == "model" else \
-        "design-based (the original study's juries, resampled raters)"
+    label = (f"model-based (posterior draws × juries from census pools, {census_citation(country)})"
+             if method == "model" else
+             f"design-based (the juries of {cite('kirk2024')[1:-1]}, resampled raters)")
     return Table(
         f"welfare_{method}_{country}", f"Welfare by scheme, {country.upper()} ({method}-based)",
         f"{country.upper()}, {label}: welfare of the LLM a jury picks for each target population, "
-        "mean [5%, 95% quantiles] over replicates; rule mean: mean rating (1-100); chosen: chosen "
-        "share; veto: 1 - veto rate. P(optimal): share of juries that pick the best LLM for the "
-        "first target.",
+        "mean [5%, 95% quantiles] over replicates; mean rating: 1–100; chosen share and non-veto "
+        "rate: 0–1. P(optimal): share of juries that pick the best LLM for the first target.",
         sub.reset_index(drop=True), display=pd.DataFrame(rows), align="llr" + "r" * (len(targets) + 1))
 
 
@@ -305,12 +321,13 @@ def welfare_gaps_table(gaps: pd.DataFrame, country: str, method: str) -> Table:
     rows = []
     for r in keys.itertuples(index=False):
         d = RULE_DIGITS.get(r.rule, 3) + 1
-        row = {"Rule": r.rule, "Pool": POOL_LABELS.get(r.pool, r.pool), "Size": str(int(r.size))}
+        row = {"Rule": RULE_NAMES.get(r.rule, r.rule), "Pool": POOL_LABELS.get(r.pool, r.pool),
+               "Size": str(int(r.size))}
         for t in targets:
             s = sub.loc[(sub["rule"] == r.rule) & (sub["pool"] == r.pool) & (sub["size"] == r.size)
                         & (sub["target"] == t)].iloc[0]
             row[TARGET_LABELS.get(t, t)] = (interval(s["gap_mean"], s["gap_q05"], s["gap_q95"], d)
-                                            + f" ({s[p_col]:.2f})")
+                                            + f" ({format_probability(s[p_col])})")
         rows.append(row)
     if expected:
         what = ("the expected welfare a target gets from juries drawn from a skewed census pool "
@@ -347,7 +364,8 @@ def balance_table(balances: Mapping[str, pd.DataFrame]) -> Table:
     })
     return Table(
         "raking_balance", "Raking balance",
-        "Balance of the raking weights: census share, unweighted and raked sample share (percent) "
+        "Balance of the raking weights: census share "
+        f"({census_citation([c for c in balances])}), unweighted and raked sample share (percent) "
         "of every margin category, and the absolute standardised difference (ASD) from the "
         "census before and after raking.",
         data, display=display, align="lllrrrrr")
@@ -379,7 +397,7 @@ def recovery_table(truth: pd.DataFrame, summary: pd.DataFrame) -> Table:
         "MAE": data["mae"].map(lambda v: f"{v:.2f}"),
         "True best": data["true_best"],
         "Estimated best": data["estimated_best"],
-        "P(best) of true best": data["p_best_true_best"].map(lambda v: f"{v:.2f}"),
+        "P(best) of true best": data["p_best_true_best"].map(format_probability),
     })
     return Table(
         "recovery", "Recovery of the synthetic truth",

@@ -379,7 +379,8 @@ def dask_client(scheduler: str | None = None, workers: int = 2, *,
     try:
         from distributed import Client, LocalCluster
     except ImportError as exc:  # pragma: no cover
-        raise ExecutionError("Dask execution needs `distributed` (pip install 'dask[distributed]')") from exc
+        raise ExecutionError("Dask execution needs the [dask] extra: pip install 'prism-stats[dask]' "
+                             "(or run serially: no workers or scheduler)") from exc
     cluster = None
     level = logging.ERROR if quiet else logging.WARNING
     try:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._io import new_figure
 from .calibration import CalibrationResult, calibration_test, rank_boundaries, simultaneous_band
 
 if TYPE_CHECKING:
@@ -32,9 +33,7 @@ BAND_COLOUR = "#8C8C8C"
 
 
 def _new_figure(width: float, height: float) -> Figure:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), layout="constrained")
+    return new_figure(width, height)  # no pyplot state, renders inline in Jupyter
 
 
 def default_panels(calibration: CalibrationResult, max_panels: int = 30) -> list[str]:

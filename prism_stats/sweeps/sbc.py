@@ -66,6 +66,7 @@ import numpy as np
 import xarray as xr
 
 from .. import __version__
+from .._compat import renamed_kwargs
 from .._io import (
     atomic_path,
     now_iso,
@@ -298,8 +299,9 @@ def _settle_config(out: Path, config: SbcConfig, fit_priors: Mapping[str, float]
             "created": now_iso(), "versions": package_versions()}
 
 
+@renamed_kwargs(spec="model")
 def run_sbc(
-    spec: Any = "ratings",
+    model: Any = "ratings",
     replicates: int = 100,
     *,
     out: str | Path,
@@ -329,8 +331,9 @@ def run_sbc(
 
     Parameters
     ----------
-    spec : str, Path or ModelSpec
-        The spec whose prior generates the data (and which is fitted).
+    model : str, Path or ModelSpec
+        The model spec whose prior generates the data (and which is fitted; formerly
+        ``spec=``).
     replicates : int
         Number of replicates (0..replicates-1). Finished replicates in *out* are reused;
         asking for more later extends the run without changing the finished ones.
@@ -373,7 +376,7 @@ def run_sbc(
     """
     from ..model import load_spec
 
-    gen = load_spec(spec)
+    gen = load_spec(model)
     if gen.sampling.get("sampler", "nutpie") != "nutpie":
         gen = gen.replace(sampling={"sampler": "nutpie"})
     fit = gen.replace(priors=dict(fit_priors)) if fit_priors else gen

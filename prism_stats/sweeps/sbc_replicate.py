@@ -256,7 +256,7 @@ def run_replicate(payload: Mapping[str, Any]) -> dict[str, Any]:
     Returns a small summary (seconds, divergences, smallest ESS, whether this process
     compiled the model for it).
     """
-    import arviz as az
+    import arviz_stats as az  # the diagnostics of arviz-stats (the package imports it directly)
     import nutpie
 
     from ..model.diagnostics import prior_samples

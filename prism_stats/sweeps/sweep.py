@@ -169,7 +169,7 @@ def run_fit_group(payload: Mapping[str, Any]) -> dict[str, Any]:
         run = fit(data, spec, chains=int(sampling["chains"]), draws=int(sampling["draws"]),
                   tune=int(sampling["tune"]), seed=seed_int(s_fit), sampler=sampling.get("sampler"),
                   target_accept=sampling.get("target_accept"), cores=1, progress=False,
-                  loglik=False)
+                  loglik=False, predictive=False)
     diag = diagnose(run)
     fit_s = time.perf_counter() - t0
     diagnostics = {"max_rhat": diag.max_rhat, "min_ess_bulk": diag.min_ess_bulk,

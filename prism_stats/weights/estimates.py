@@ -9,12 +9,13 @@ weights) or a participant bootstrap that re-weights every replicate (see
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from prism_stats import vocab
+from prism_stats._compat import renamed_kwargs
 from prism_stats.vocab import VETO_THRESHOLD
 
 from .margins import WeightingError
@@ -76,14 +77,15 @@ def _linearised_se(
     return np.where(den > 0, np.sqrt(var), np.nan)
 
 
+@renamed_kwargs(n_boot="replicates", rng="seed")
 def weighted_llm_estimates(
-    ratings: pd.DataFrame,
+    data: Any,
     weights: WeightingResult | pd.Series,
     *,
     turn: int | None = 0,
     se: Literal["linearisation", "bootstrap", "none"] = "linearisation",
-    n_boot: int = 500,
-    rng: np.random.Generator | int | None = None,
+    replicates: int = 500,
+    seed: np.random.Generator | np.random.SeedSequence | int | None = None,
     veto_threshold: int = VETO_THRESHOLD,
     llms: Sequence[str] = vocab.LLM_SHORT_NAMES,
 ) -> pd.DataFrame:
@@ -91,8 +93,8 @@ def weighted_llm_estimates(
 
     Parameters
     ----------
-    ratings
-        Tidy ratings (``PrismData.ratings``): ``participant``, ``llm``, ``turn``,
+    data
+        ``PrismData`` or its tidy ratings table: ``participant``, ``llm``, ``turn``,
         ``score``, ``chosen``.
     weights
         A :class:`WeightingResult` (weights plus what the calibration-aware SEs and
@@ -103,9 +105,10 @@ def weighted_llm_estimates(
         Conversation turn to use (0: opening turn, as in the original); ``None``: all.
     se
         ``"linearisation"`` (default), ``"bootstrap"`` (participant bootstrap, needs
-        *rng*) or ``"none"``.
-    n_boot, rng
-        Bootstrap replicates and the random generator (or seed).
+        *seed*) or ``"none"``.
+    replicates, seed
+        Bootstrap replicates and their seed (int, ``SeedSequence`` or ``Generator``;
+        formerly ``n_boot`` and ``rng``, still accepted).
     veto_threshold
         Scores ``<=`` this are vetoes (10, as in the original).
     llms
@@ -118,6 +121,7 @@ def weighted_llm_estimates(
         ``mean_rating``, ``mean_rating_se``, ``chosen_share``, ``chosen_share_se``,
         ``veto_rate``, ``veto_rate_se``. ``attrs`` records the settings.
     """
+    ratings = getattr(data, "ratings", data)
     needed = {"participant", "llm", "score", "chosen"} | ({"turn"} if turn is not None else set())
     missing = needed - set(ratings.columns)
     if missing:
@@ -156,13 +160,13 @@ def weighted_llm_estimates(
         for name, (a, b) in mats.items():
             ses[name] = _linearised_se(w, a, b, estimates[name], x)
     elif se == "bootstrap":
-        if rng is None:
-            raise WeightingError("the bootstrap needs rng (a numpy Generator or a seed)")
-        gen = np.random.default_rng(rng)
+        if seed is None:
+            raise WeightingError("the bootstrap needs a seed (an int, SeedSequence or numpy Generator)")
+        gen = np.random.default_rng(seed)
         n = len(w)
-        reps = {name: np.full((n_boot, len(llms)), np.nan) for name in mats}
+        reps = {name: np.full((replicates, len(llms)), np.nan) for name in mats}
         failed = 0
-        for k in range(n_boot):
+        for k in range(replicates):
             mult = np.bincount(gen.integers(0, n, n), minlength=n).astype(float)
             if result is not None and result.sample is not None:
                 try:
@@ -185,7 +189,7 @@ def weighted_llm_estimates(
     out.attrs.update(
         turn=turn,
         se=se,
-        n_boot=n_boot if se == "bootstrap" else None,
+        replicates=replicates if se == "bootstrap" else None,
         veto_threshold=veto_threshold,
         n_participants=int((w > 0).sum()),
         n_ratings_unweighted=n_unweighted,

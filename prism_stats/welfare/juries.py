@@ -62,6 +62,7 @@ import numpy as np
 import xarray as xr
 
 from prism_stats import __version__
+from prism_stats._compat import renamed_kwargs
 from prism_stats.vocab import COUNTRIES_MRP, VETO_THRESHOLD
 
 from .jury_tables import JuryInputError, JuryTables, _check_rule, jury_tables
@@ -172,16 +173,17 @@ def _base_seed(seed: int | np.random.Generator | None) -> tuple[int, str]:
     )
 
 
+@renamed_kwargs(data_or_tables="data", countries="country", n_replicates="replicates")
 def run_juries(
-    data_or_tables: Any,
-    countries: str | Sequence[str] = COUNTRIES_MRP,
+    data: Any,
+    country: str | Sequence[str] = COUNTRIES_MRP,
     *,
     rules: str | Sequence[str] = RULES,
     sizes: Sequence[int] = JURY_SIZES,
     pools: Sequence[str] = POOLS,
     skewed_sizes: Sequence[int] = (SKEWED_SIZE,),
     targets: Sequence[str] = TARGETS,
-    n_replicates: int = 1000,
+    replicates: int = 1000,
     seed: int | np.random.Generator | None = None,
     imputed: bool | None = None,
     legacy_python_random: bool = False,
@@ -193,11 +195,11 @@ def run_juries(
 
     Parameters
     ----------
-    data_or_tables
+    data
         ``PrismData``, a mapping with ``participants`` and ``ratings`` tables, or
         :class:`JuryTables` (see :func:`jury_tables`).
-    countries
-        ``"uk"``, ``"us"`` or both (the ``country`` dimension, in this order).
+    country
+        ``"uk"``, ``"us"`` or a list of both (the ``country`` dimension, in this order).
     rules
         Subset of ``("mean", "chosen", "veto")``.
     sizes, pools, skewed_sizes
@@ -206,8 +208,9 @@ def run_juries(
         in *skewed_sizes*; default the original seven schemes.
     targets
         Subset of ``("all", "nonmale", "nonwhite", "under45")``.
-    n_replicates
-        Juries per scheme (original: 1,000).
+    replicates
+        Juries per scheme (original: 1,000). (Formerly ``n_replicates``; ``countries``
+        and ``data_or_tables`` were the old names of *country* and *data*.)
     seed
         An int, a ``numpy.random.Generator`` (a base seed is drawn from it) or
         ``None`` (fresh entropy); the base seed used is stored in ``attrs["seed"]``.
@@ -222,7 +225,7 @@ def run_juries(
         Relative tolerance within which scores count as tied (see :func:`pick_best`).
     juries
         Inject the juries instead of drawing them: ``{country: {scheme: labels}}`` with
-        ``labels`` an ``(n_replicates, size)`` array of participant ids from the
+        ``labels`` an ``(replicates, size)`` array of participant ids from the
         scheme's pool.  Schemes not given are drawn.  Tie-breaks still use *seed*.
     data_hash
         Recorded in the attributes (defaults to the data's own hash when known).
@@ -233,7 +236,8 @@ def run_juries(
         The shared welfare schema of :mod:`prism_stats.welfare.results`
         (``method="design"``).
     """
-    countries = _as_list(countries)
+    countries = _as_list(country)
+    n_replicates = int(replicates)
     rules = _as_list(rules)
     for c in countries:
         if c not in COUNTRIES_MRP:
@@ -248,12 +252,11 @@ def run_juries(
         raise JuryInputError("countries and rules must not repeat")
     if not countries or not rules or not targets:
         raise JuryInputError("need at least one country, rule and target")
-    n_replicates = int(n_replicates)
     if n_replicates < 1:
-        raise JuryInputError(f"n_replicates must be >= 1, got {n_replicates}")
+        raise JuryInputError(f"replicates must be >= 1, got {n_replicates}")
     schemes = build_schemes(sizes, pools, skewed_sizes)
     tables = jury_tables(
-        data_or_tables, None if len(countries) > 1 else countries[0], imputed=imputed, rules=rules
+        data, None if len(countries) > 1 else countries[0], imputed=imputed, rules=rules
     )
     if legacy_python_random and juries:
         raise JuryInputError("injected juries cannot be combined with legacy_python_random")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from prism_stats._compat import renamed_kwargs
 from prism_stats.vocab import (
     AGE_OVER45,
     COUNTRIES_MRP,
@@ -201,8 +202,9 @@ def _check_rule(rule: str) -> None:
         raise JuryInputError(f"unknown rule {rule!r}; expected one of {RULES}")
 
 
+@renamed_kwargs(data_or_tables="data")
 def jury_tables(
-    data_or_tables: Any,
+    data: Any,
     country: str | None = None,
     *,
     imputed: bool | None = None,
@@ -214,7 +216,7 @@ def jury_tables(
 
     Parameters
     ----------
-    data_or_tables
+    data
         A ``PrismData`` (attributes ``participants`` and ``ratings``, see the data
         contract in ARCHITECTURE.md), a mapping with those two DataFrames (optionally
         ``data_hash``), or existing :class:`JuryTables` (restricted to *country*).
@@ -242,8 +244,8 @@ def jury_tables(
     rules = [rules] if isinstance(rules, str) else list(dict.fromkeys(rules))
     for rule in rules:
         _check_rule(rule)
-    if isinstance(data_or_tables, JuryTables):
-        tables = data_or_tables
+    if isinstance(data, JuryTables):
+        tables = data
         if imputed is not None and imputed != tables.imputed:
             raise JuryInputError(
                 f"imputed={imputed} but the given JuryTables have imputed={tables.imputed}"
@@ -253,7 +255,7 @@ def jury_tables(
             raise JuryInputError(f"the given JuryTables lack the table(s) of rule(s) {lacking}")
         return _restrict(tables, country) if country is not None else tables
     imputed = bool(imputed)
-    participants, ratings, data_hash = _input_frames(data_or_tables)
+    participants, ratings, data_hash = _input_frames(data)
     _require(participants, PARTICIPANT_COLUMNS, "participants")
     _require(ratings, RATING_COLUMNS, "ratings")
     if participants["participant"].duplicated().any():

@@ -30,11 +30,15 @@ sample dimensions
 
 Variables
 
-``chosen_llm`` (int16)
-    the LLM the jury picked, as a position in the ``llm`` coordinate (``-1``: none).
-    Dimensions ``(country, rule, scheme, replicate)`` plus ``target`` when the juries
-    were drawn separately for each target (the original study's loop) and plus
-    ``chain``/``draw`` where present. :func:`chosen_llm_labels` decodes it.
+``chosen_llm`` (LLM short names)
+    the LLM the jury picked (``""``: no pick). Dimensions ``(country, rule, scheme,
+    replicate)`` plus ``target`` when the juries were drawn separately for each target
+    (the original study's loop) and plus ``chain``/``draw`` where present. In the
+    netCDF file it is stored compactly as int16 positions in the ``llm`` coordinate with
+    the labels in the CF attributes ``flag_values``/``flag_meanings`` (millions of
+    variable-length strings would make the file 20 times larger and 10 times slower to
+    write); :func:`~prism_stats.welfare.summaries.read_welfare` restores the labels.
+    :func:`chosen_llm_codes` gives the positions.
 ``llm_welfare``
     the welfare each LLM would give each target, ``(country, rule, target, llm)``
     (plus ``chain``/``draw`` for the model-based analysis).
@@ -269,24 +273,27 @@ def welfare_dataset(
         if dim not in llm_welfare.dims:
             raise WelfareResultError(f"llm_welfare lacks dimension {dim!r}: {llm_welfare.dims}")
     n_llm = llm_welfare.sizes["llm"]
-    codes = np.asarray(chosen_llm.values)
-    if not np.issubdtype(codes.dtype, np.integer):
-        raise WelfareResultError(f"chosen_llm must hold integer codes, got {codes.dtype}")
+    llms = [str(x) for x in llm_welfare["llm"].values]
+    values = np.asarray(chosen_llm.values)
+    if values.dtype.kind in "OUS":  # labels: positions in the llm coordinate
+        codes = _codes_of(values, llms)
+    elif np.issubdtype(values.dtype, np.integer):
+        codes = values
+    else:
+        raise WelfareResultError(f"chosen_llm must hold integer codes or LLM names, got {values.dtype}")
     if codes.size and (codes.max() >= n_llm or codes.min() < -1):
         raise WelfareResultError(f"chosen_llm codes outside [-1, {n_llm - 1}]")
     if "pool" not in chosen_llm.coords or "size" not in chosen_llm.coords:
         # Derive the scheme's pool and size from its name ("male_100", ...).
         parsed = [Scheme.parse(str(name)) for name in chosen_llm["scheme"].values]
         chosen_llm = chosen_llm.assign_coords(scheme_coords(parsed))
-    chosen = chosen_llm.astype(np.int16)
-    chosen.attrs = {
-        "long_name": "LLM picked by the jury",
-        "encoding": "position in the 'llm' coordinate; -1 = no pick",
-    }
+    code_da = chosen_llm.copy(data=np.asarray(codes, dtype=np.int16))
     lw = llm_welfare.astype(np.float64)
     welfare = xr.apply_ufunc(
-        _pick, lw, chosen, input_core_dims=[["llm"], []], output_dtypes=[np.float64]
+        _pick, lw, code_da, input_core_dims=[["llm"], []], output_dtypes=[np.float64]
     )
+    chosen = chosen_llm.copy(data=_labels(llms)[np.where(codes < 0, -1, codes)])
+    chosen.attrs = {"long_name": "LLM picked by the jury", "no_pick": "empty string"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices (nobody saw any LLM)
         optimal = lw.max("llm", skipna=True)
@@ -335,11 +342,70 @@ def _netcdf_attrs(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _labels(llms: Sequence[str]) -> np.ndarray:
+    """LLM names with ``""`` last, so that code -1 (no pick) indexes the empty name."""
+    return np.asarray([*map(str, llms), ""], dtype=object)
+
+
+def _codes_of(names: np.ndarray, llms: Sequence[str]) -> np.ndarray:
+    """Positions of LLM *names* in *llms* (``""`` -> -1), vectorised (millions of picks)."""
+    import pandas as pd  # local: only label input needs it
+
+    flat = np.asarray(names).astype(str).ravel()
+    codes = pd.Categorical(flat, categories=[*llms, ""]).codes.astype(np.int16)
+    if (codes < 0).any():  # a name that is not in the llm coordinate
+        unknown = sorted(set(flat[codes < 0]))[:3]
+        raise WelfareResultError(f"chosen_llm names LLMs not in the llm coordinate: {unknown}")
+    codes[codes == len(llms)] = -1
+    return codes.reshape(np.shape(names))
+
+
 def chosen_llm_labels(ds: xr.Dataset) -> xr.DataArray:
-    """``chosen_llm`` decoded to LLM short names (``""`` where there was no pick)."""
-    labels = np.append(np.asarray(ds["llm"].values, dtype=object), "")
+    """``chosen_llm`` as LLM short names (``""`` where there was no pick).
+
+    Datasets hold the names already; integer codes (files written by prism-stats 0.1)
+    are decoded with the ``llm`` coordinate.
+    """
+    values = np.asarray(ds["chosen_llm"].values)
+    if values.dtype.kind in "OUS":
+        return ds["chosen_llm"].copy(data=values.astype(str))
+    labels = _labels(ds["llm"].values)
+    return ds["chosen_llm"].copy(data=labels[np.where(values < 0, -1, values)].astype(str))
+
+
+def chosen_llm_codes(ds: xr.Dataset) -> xr.DataArray:
+    """``chosen_llm`` as int16 positions in the ``llm`` coordinate (-1: no pick)."""
+    values = np.asarray(ds["chosen_llm"].values)
+    if values.dtype.kind not in "OUS":
+        return ds["chosen_llm"].astype(np.int16)
+    return ds["chosen_llm"].copy(data=_codes_of(values, [str(x) for x in ds["llm"].values]))
+
+
+def encode_chosen(ds: xr.Dataset) -> xr.Dataset:
+    """For netCDF: ``chosen_llm`` as int16 codes labelled by CF ``flag_values``/``flag_meanings``."""
+    codes = chosen_llm_codes(ds)
+    codes.attrs = {"long_name": "LLM picked by the jury",
+                   "flag_values": np.arange(-1, ds.sizes["llm"], dtype=np.int16),
+                   "flag_meanings": " ".join(["none", *map(str, ds["llm"].values)])}
+    return ds.assign(chosen_llm=codes)
+
+
+def decode_chosen(ds: xr.Dataset) -> xr.Dataset:
+    """Inverse of :func:`encode_chosen` (also for files without the CF attributes)."""
+    if "chosen_llm" not in ds or np.asarray(ds["chosen_llm"].values).dtype.kind in "OUS":
+        return ds
+    attrs = ds["chosen_llm"].attrs
+    llms = list(ds["llm"].values)
+    if "flag_meanings" in attrs:  # the stored labels win over the coordinate
+        values = np.asarray(attrs["flag_values"]).tolist()
+        meanings = str(attrs["flag_meanings"]).split()
+        by_code = dict(zip(values, meanings, strict=True))
+        llms = [by_code[i] for i in range(len(llms))]
+    labels = _labels(llms)
     codes = np.asarray(ds["chosen_llm"].values)
-    return ds["chosen_llm"].copy(data=labels[np.where(codes < 0, -1, codes)].astype(str))
+    chosen = ds["chosen_llm"].copy(data=labels[np.where(codes < 0, -1, codes)])
+    chosen.attrs = {"long_name": "LLM picked by the jury", "no_pick": "empty string"}
+    return ds.assign(chosen_llm=chosen)
 
 
 # --- sample dimensions --------------------------------------------------------------------

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from prism_stats._compat import renamed_kwargs
 from prism_stats._io import atomic_path
 
 from .results import (
@@ -28,6 +29,8 @@ from .results import (
     SUMMARY_COLUMNS,
     Scheme,
     WelfareResultError,
+    decode_chosen,
+    encode_chosen,
     sample_dims,
 )
 
@@ -272,7 +275,8 @@ def fosd_table(ds: xr.Dataset, *, reference: str | None = None) -> pd.DataFrame:
 # --- writing ------------------------------------------------------------------------------
 
 
-def write_welfare(ds: xr.Dataset, out_dir: str | Path, country: str) -> dict[str, Path]:
+@renamed_kwargs(out_dir="out")
+def write_welfare(ds: xr.Dataset, out: str | Path, country: str) -> dict[str, Path]:
     """Write one country's results atomically.
 
     Files: ``welfare_<country>.nc`` (the dataset, h5netcdf), ``welfare_<country>.csv``
@@ -288,11 +292,11 @@ def write_welfare(ds: xr.Dataset, out_dir: str | Path, country: str) -> dict[str
     if country not in ds["country"].values:
         raise WelfareResultError(f"country {country!r} not in dataset {list(ds['country'].values)}")
     sub = ds.sel(country=[country])
-    out_dir = Path(out_dir)
+    out_dir = Path(out)
     written: dict[str, Path] = {}
     nc = out_dir / f"welfare_{country}.nc"
     with atomic_path(nc) as tmp:
-        sub.to_netcdf(tmp, engine="h5netcdf")
+        encode_chosen(sub).to_netcdf(tmp, engine="h5netcdf")
     written["nc"] = nc
     tables = {
         "csv": ("welfare_", summarise_welfare(sub)),
@@ -308,6 +312,9 @@ def write_welfare(ds: xr.Dataset, out_dir: str | Path, country: str) -> dict[str
 
 
 def read_welfare(path: str | Path) -> xr.Dataset:
-    """Open a ``welfare_<country>.nc`` written by :func:`write_welfare` (loaded in memory)."""
+    """Open a ``welfare_<country>.nc`` written by :func:`write_welfare` (loaded in memory).
+
+    ``chosen_llm`` comes back as LLM names (also from files that stored bare codes).
+    """
     with xr.open_dataset(path, engine="h5netcdf") as ds:
-        return ds.load()
+        return decode_chosen(ds.load())
