@@ -61,10 +61,19 @@ class Diagnostics:
     def min_ess_tail(self) -> float:
         return float(self.table["min_ess_tail"].min())
 
+    @property
+    def rhat_available(self) -> bool:
+        """Whether R-hat could be computed (it needs at least two chains)."""
+        return self.n_chains >= 2 and bool(self.table["max_rhat"].notna().any())
+
     def failures(self) -> list[str]:
         """Reasons the strict gate fails (empty when it passes)."""
         out = []
-        if not self.max_rhat <= self.rhat_max:
+        if not self.rhat_available:
+            # One chain: R-hat is undefined, so the gate cannot judge convergence.
+            out.append(f"R-hat unavailable with {self.n_chains} chain(s): the gate cannot judge "
+                       "convergence (run at least 2 chains)")
+        elif not self.max_rhat <= self.rhat_max:
             worst = self.table["max_rhat"].idxmax()
             out.append(f"R-hat {self.max_rhat:.3f} > {self.rhat_max} (worst: {worst})")
         for kind in ("bulk", "tail"):
@@ -83,7 +92,7 @@ class Diagnostics:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "max_rhat": self.max_rhat,
+            "max_rhat": self.max_rhat if self.rhat_available else None,  # None: one chain
             "min_ess_bulk": self.min_ess_bulk,
             "min_ess_tail": self.min_ess_tail,
             "divergences": self.divergences,
@@ -100,7 +109,8 @@ class Diagnostics:
     def __str__(self) -> str:
         lines = [
             f"chains x draws     {self.n_chains} x {self.n_draws}",
-            f"max R-hat          {self.max_rhat:.4f}   (gate <= {self.rhat_max})",
+            (f"max R-hat          {self.max_rhat:.4f}   (gate <= {self.rhat_max})" if self.rhat_available
+             else f"max R-hat          unavailable ({self.n_chains} chain)"),
             f"min ESS bulk       {self.min_ess_bulk:.0f}   (gate >= {self.ess_min:.0f})",
             f"min ESS tail       {self.min_ess_tail:.0f}",
             f"divergences        {self.divergences}",
@@ -120,7 +130,8 @@ def diagnose(run: Run | xr.DataTree, *, rhat_max: float = RHAT_MAX, ess_min: flo
     rows = {}
     for name in post.data_vars:
         rows[name] = {
-            "max_rhat": float(np.nanmax(rhat[name].values)) if rhat[name].size else np.nan,
+            "max_rhat": (float(np.nanmax(rhat[name].values))
+                         if rhat[name].size and np.isfinite(rhat[name].values).any() else np.nan),
             "min_ess_bulk": float(np.nanmin(bulk[name].values)),
             "min_ess_tail": float(np.nanmin(tail[name].values)),
             "size": int(np.prod([post[name].sizes[d] for d in post[name].dims
