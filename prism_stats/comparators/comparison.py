@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,6 +144,7 @@ def comparison_table(
     n_boot: int = 500,
     rng: np.random.Generator | int | None = None,
     llms: Sequence[str] = vocab.LLM_SHORT_NAMES,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Comparison:
     """Per-LLM raw, REP, raked and MRP means of one country, their ranks and agreement.
 
@@ -165,6 +166,9 @@ def comparison_table(
     se, n_boot, rng
         Standard errors of the raw, REP and raked means (see
         :func:`prism_stats.weights.weighted_llm_estimates`).
+    progress
+        ``progress(done, total)`` after each bootstrap replicate (``se="bootstrap"``),
+        counted over the three estimators.
 
     Notes
     -----
@@ -190,9 +194,13 @@ def comparison_table(
             f"{iso} (e.g. {sorted(outsiders)[:3]}): were the weights computed for {country}?"
         )
     kwargs = {"turn": turn, "se": se, "n_boot": n_boot, "rng": rng, "llms": llms}
-    raw = weighted_llm_estimates(ratings, _unit_weights(residents), **kwargs)
-    rep_est = weighted_llm_estimates(ratings, _unit_weights(rep), **kwargs)
-    raked = weighted_llm_estimates(ratings, weighting, **kwargs)
+
+    def step(i: int) -> Callable[[int], None] | None:
+        return None if progress is None else (lambda k: progress(i * n_boot + k, 3 * n_boot))
+
+    raw = weighted_llm_estimates(ratings, _unit_weights(residents), progress=step(0), **kwargs)
+    rep_est = weighted_llm_estimates(ratings, _unit_weights(rep), progress=step(1), **kwargs)
+    raked = weighted_llm_estimates(ratings, weighting, progress=step(2), **kwargs)
 
     table = pd.DataFrame(index=pd.Index(list(llms), name="llm"))
     table["n_ratings"] = raw["n_ratings"]
@@ -215,6 +223,9 @@ def comparison_table(
         table["mrp_mean"] = ps["mean"].reindex(table.index).astype(float)
         table["mrp_q05"] = ps["q05"].reindex(table.index).astype(float)
         table["mrp_q95"] = ps["q95"].reindex(table.index).astype(float)
+        if "converged" in ps and ps["converged"].notna().any():
+            # MRP from a fit that failed its convergence gate stays marked as such.
+            table["mrp_converged"] = bool(ps["converged"].astype(str).str.lower().eq("true").all())
     else:
         table["mrp_mean"] = table["mrp_q05"] = table["mrp_q95"] = np.nan
     for e in ESTIMATORS:
@@ -266,6 +277,9 @@ def comparison_tables(compare: Mapping[str, pd.DataFrame],
         })
         w = (weights or {}).get(c, {}).get("weighting", {})
         extra = ""
+        if "mrp_converged" in t and not t["mrp_converged"].astype(str).str.lower().eq("true").all():
+            extra += (" MRP column from an unconverged fit (the convergence gate failed): "
+                      "provisional.")
         if w:
             extra = (f" Raking margins: {', '.join(w.get('margins', []))}; n = {w.get('n')}, Kish "
                      f"design effect {float(w.get('kish_deff', float('nan'))):.2f}.")
@@ -308,6 +322,7 @@ def write_country_comparison(
     se: str = "linearisation",
     n_boot: int = 500,
     seed: int = 20240101,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Comparison, WeightingResult, list[Path]]:
     """Rake a country's residents, build its comparison table and write every output.
 
@@ -320,11 +335,14 @@ def write_country_comparison(
     weighting = default_participant_weights(data.participants, country,
                                             harmonisation=harmonisation, bounds=bounds)
     comparison = comparison_table(data.participants, data.ratings, country, weighting=weighting,
-                                  poststrat=poststrat, se=se, n_boot=n_boot, rng=seed)
+                                  poststrat=poststrat, se=se, n_boot=n_boot, rng=seed,
+                                  progress=progress)
     written = [Path(p) for p in comparison.write(out_dir)]
     written.append(write_json_atomic(out_dir / f"compare_{country}_weights.json", {
         "weighting": comparison.weighting, "notes": comparison.notes,
-        "harmonisation": harmonisation, "data_hash": getattr(data, "data_hash", None)}))
+        "harmonisation": harmonisation, "data_hash": getattr(data, "data_hash", None),
+        "mrp_converged": (bool(comparison.table["mrp_converged"].all())
+                          if "mrp_converged" in comparison.table else None)}))
     written.append(write_text_atomic(out_dir / f"compare_{country}_balance.csv",
                                      weighting.balance.to_csv(index=False)))
     return comparison, weighting, written
