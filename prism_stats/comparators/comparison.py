@@ -281,7 +281,7 @@ def comparison_tables(compare: Mapping[str, pd.DataFrame],
             extra += (" MRP column from an unconverged fit (the convergence gate failed): "
                       "provisional.")
         if w:
-            extra = (f" Raking margins: {', '.join(w.get('margins', []))}; n = {w.get('n')}, Kish "
+            extra += (f" Raking margins: {', '.join(w.get('margins', []))}; n = {w.get('n')}, Kish "
                      f"design effect {float(w.get('kish_deff', float('nan'))):.2f}.")
         tables.append(Table(
             f"compare_{c}", f"Raw vs REP vs raked vs MRP, {c.upper()}",
