@@ -159,7 +159,7 @@ def test_commands_on_a_one_chain_run_mark_their_results(one_chain, tmp_path):
 
 
 def test_run_stops_before_mrp_when_the_gate_fails(gated):
-    res, out = gated["stopped"], gated["out"]
+    res = gated["stopped"]
     assert res.exit_code == 3, res.output
     text = " ".join(res.output.split())
     assert "the convergence gate failed" in text and "Weakest parameters:" in text

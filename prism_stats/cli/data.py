@@ -8,7 +8,6 @@ found (the message says how to get them). User errors never print a traceback.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
