@@ -249,6 +249,13 @@ def test_an_unwritable_output_location_is_refused_before_any_work(places, tmp_pa
         assert "fitting" not in res.output and not (tmp_path / "o").exists()
 
 
+def test_pipeline_messages_keep_their_brackets(places, tmp_path):
+    res = invoke("run", "--data", places["BROKEN"], "--out", tmp_path / "o", "--until", "validate")
+    assert res.exit_code == 1, res.output
+    # once in the stage report (printed with rich), once in the error line
+    assert " ".join(res.output.split()).count("set [data] strict = false") == 2, res.output
+
+
 # --- data commands --------------------------------------------------------------------------------
 
 
