@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ("fit_scaling", "fit_variants", "postprocess", "recovery", "rankings")
+SCRIPTS = ("fit_scaling", "fit_variants", "postprocess", "recovery", "rankings", "topics_stage")
 
 
 def load(name: str):

@@ -24,8 +24,8 @@ runner = CliRunner()
 REPO = Path(__file__).resolve().parents[1]
 
 COMMANDS = ["fit", "diagnose", "ppc", "loo", "poststratify", "crosscheck", "juries", "welfare", "rake",
-            "compare", "rankings", "stated", "regressions", "run", "demo", "supplement", "sbc", "sweep",
-            "synth", "data validate", "data summary"]
+            "compare", "rankings", "stated", "regressions", "topics", "run", "demo", "supplement", "sbc",
+            "sweep", "synth", "data validate", "data summary"]
 
 
 def invoke(*args):
@@ -75,7 +75,8 @@ def test_one_name_per_concept():
                                                                           "--country", "--allow-unconverged"),
         "juries": ("--data", "--out", "--country", "--seed"), "rake": ("--data", "--out", "--country"),
         "rankings": ("--data", "--out", "--country", "--seed"), "stated": ("--data", "--out", "--seed"),
-        "regressions": ("--data", "--out"), "poststratify": ("--country", "--seed", "--data"),
+        "regressions": ("--data", "--out"), "topics": ("--data", "--out", "--seed", "--fit"),
+        "poststratify": ("--country", "--seed", "--data"),
         "welfare": ("--country", "--seed"), "compare": ("--country", "--seed", "--data", "--replicates"),
         "sbc": ("--model", "--data", "--out", "--seed"), "sweep": ("--data", "--out"), "synth": ("--out", "--seed"),
         "data validate": ("--data",), "data summary": ("--data",),
@@ -96,6 +97,9 @@ def test_enums_agree_with_the_package_vocabularies():
     assert tuple(s.value for s in O.Sampler) == SAMPLERS
     assert tuple(h.value for h in O.Harmonisation) == HARMONISATIONS
     assert (O.RULES, O.POOLS, O.TARGETS) == (RULES, POOLS, TARGETS)
+    from prism_stats.topics import METHODS
+
+    assert tuple(e.value for e in O.Embeddings) == METHODS
     assert O.parse_countries("UK, gbr,GB,usa,US") == list(COUNTRIES_MRP)
 
 
@@ -191,6 +195,10 @@ CASES = [
     (["stated", "--data", "D", "--out", "OUT", "--attributes", "vibes"], 2, "'vibes' is not one of"),
     (["regressions", "--data", "D", "--out", "OUT", "--turn", "2"], 2, "'2' is not one of"),
     (["regressions", "--data", "D", "--out", "OUT", "--which", "astrology"], 2, "unknown value 'astrology'"),
+    (["topics", "--out", "OUT"], 2, "--data"),
+    (["topics", "--data", "D", "--out", "OUT", "--embeddings", "bert"], 2, "'bert' is not one of"),
+    (["topics", "--data", "D", "--out", "OUT", "--assignments", "MISSING"], 2, "--assignments"),
+    (["topics", "--data", "D", "--out", "FILE"], 2, "exists and is a file"),
     (["data", "validate"], 2, "--data"),
     (["data", "summary", "--data", "MISSING"], 2, "does not exist"),
     # pipeline

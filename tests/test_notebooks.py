@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py"))
 EXPECTED = ["01_data_tour.py", "02_fitting_and_diagnostics.py", "03_mrp.py", "04_welfare.py",
-            "05_comparators.py", "06_preference_diversity.py"]
+            "05_comparators.py", "06_preference_diversity.py", "07_dialogue_diversity.py"]
 CI_SETTINGS = {
     "PRISM_NB_PARTICIPANTS": "200",
     "PRISM_NB_CHAINS": "2",

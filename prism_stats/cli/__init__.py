@@ -3,10 +3,10 @@
 Each area of the package registers its commands from its own module here, so the CLI
 mirrors the architecture: ``data``/``synth`` (data layer), ``fit``/``poststratify``/...
 (model and MRP), ``welfare``/``juries``, ``rake``/``compare``, ``rankings``/``stated``/
-``regressions`` (preference diversity), ``run``/``demo``/``supplement`` (pipeline) and
-``sbc``/``sweep`` (calibration and sensitivity). One vocabulary and the exit codes are
-defined in :mod:`prism_stats.cli._options`, the shared safety net in
-:mod:`prism_stats.cli._common`.
+``regressions`` (preference diversity), ``topics`` (dialogue diversity),
+``run``/``demo``/``supplement`` (pipeline) and ``sbc``/``sweep`` (calibration and
+sensitivity). One vocabulary and the exit codes are defined in
+:mod:`prism_stats.cli._options`, the shared safety net in :mod:`prism_stats.cli._common`.
 
 Help texts are printed as written (``rich_markup_mode=None``): rich markup would
 swallow bracketed words such as ``[data] strict = false``.
@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import data, model, pipeline, rankings, sweeps, synth, weights, welfare
+from . import data, model, pipeline, rankings, sweeps, synth, topics, weights, welfare
 from ._common import SafeGroup, install_signal_handlers
 from ._options import EXIT_CODES_EPILOG
 
@@ -50,7 +50,7 @@ def _main(
     install_signal_handlers()
 
 
-for _module in (data, synth, model, welfare, weights, rankings, pipeline, sweeps):
+for _module in (data, synth, model, welfare, weights, rankings, topics, pipeline, sweeps):
     _module.register(app)
 
 

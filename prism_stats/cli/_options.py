@@ -82,6 +82,22 @@ class Turn(str, Enum):
     all = "all"
 
 
+class Embeddings(str, Enum):
+    """Prompt embeddings of the topic discovery (``prism_stats.topics.METHODS``)."""
+
+    tfidf = "tfidf"
+    sentence_transformers = "sentence-transformers"
+
+
+class Correction(str, Enum):
+    """Multiple-testing correction of the topic regressions."""
+
+    holm = "holm"
+    bh = "bh"
+    bonferroni = "bonferroni"
+    none = "none"
+
+
 RULES = ("mean", "chosen", "veto")  # prism_stats.welfare.RULES
 POOLS = ("representative", "male", "white", "over45")  # prism_stats.welfare.POOLS
 TARGETS = ("all", "nonmale", "nonwhite", "under45")  # prism_stats.welfare.TARGETS
@@ -188,7 +204,7 @@ DataOpt = Annotated[
 ]
 LegacyDataArg = Annotated[
     Path | None,
-    typer.Argument(hidden=True, metavar="[DATA]", help="Old spelling of --data.", show_default=False),
+    typer.Argument(hidden=True, metavar="DATA", help="Old spelling of --data.", show_default=False),
 ]
 RunArg = Annotated[Path, typer.Argument(help="Run folder (written by `prism-stats fit` or `run`).",
                                         show_default=False)]

@@ -126,6 +126,21 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "participants": 1500,
         "seed": 20240422,
     },
+    "topics": {
+        "enabled": False,  # the dialogue-diversity stage (prism_stats.topics)
+        "embeddings": "tfidf",  # or "sentence-transformers" (the [topics] extra)
+        "sentence_model": None,  # name or local folder (default all-mpnet-base-v2)
+        "assignments": None,  # CSV conversation -> topic: skip discovery
+        "topic_labels": None,  # CSV of the known topics the assignments must use
+        "seed": 42,
+        "correction": "holm",  # "holm", "bh", "bonferroni" or "none"
+        "alpha": 0.01,
+        "model": True,  # the hierarchical model
+        "chains": 2,
+        "draws": 300,
+        "tune": 300,
+        "neighbourhoods": True,
+    },
 }
 #: Top-level scalar keys (not sections).
 TOP_LEVEL: dict[str, Any] = {"countries": ["uk", "us"]}
@@ -137,6 +152,8 @@ _CHOICES: dict[tuple[str, str], tuple[Any, ...]] = {
     ("sampling", "sampler"): ("nutpie", "pymc", None),
     ("welfare", "method"): ("model", "design", "both"),
     ("compare", "se"): ("linearisation", "bootstrap", "none"),
+    ("topics", "embeddings"): ("tfidf", "sentence-transformers"),
+    ("topics", "correction"): ("holm", "bh", "bonferroni", "none"),
 }
 
 
@@ -198,6 +215,10 @@ class PipelineConfig:
         folder = sections["data"]["folder"]
         if folder is not None and base_dir is not None and not Path(folder).expanduser().is_absolute():
             sections["data"]["folder"] = str((Path(base_dir) / folder).resolve())
+        for key in ("assignments", "topic_labels"):
+            path = sections["topics"][key]
+            if isinstance(path, str) and base_dir is not None and not Path(path).is_absolute():
+                sections["topics"][key] = str((Path(base_dir) / path).resolve())
         spec = sections["model"]["spec"]
         if (base_dir is not None and isinstance(spec, str) and spec.endswith(".toml")
                 and not Path(spec).is_absolute()):
@@ -249,13 +270,15 @@ class PipelineConfig:
         if ta is not None and not (isinstance(ta, (int, float)) and 0 < ta < 1):
             fail(f"sampling.target_accept must be in (0, 1), got {ta!r}")
         for sec, key in (("sampling", "seed"), ("diagnostics", "seed"), ("poststrat", "seed"),
-                         ("welfare", "seed"), ("compare", "seed"), ("demo", "seed")):
+                         ("welfare", "seed"), ("compare", "seed"), ("demo", "seed"),
+                         ("topics", "seed")):
             v = s[sec][key]
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
                 fail(f"{sec}.{key} must be a non-negative integer, got {v!r}")
         for sec, key in (("diagnostics", "ppc_draws"), ("welfare", "replicates"),
                          ("welfare", "draws"), ("compare", "n_boot"), ("supplement", "dpi"),
-                         ("demo", "participants")):
+                         ("demo", "participants"), ("topics", "chains"), ("topics", "draws"),
+                         ("topics", "tune")):
             v = s[sec][key]
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 fail(f"{sec}.{key} must be a positive integer, got {v!r}")
@@ -272,7 +295,8 @@ class PipelineConfig:
             fail(f"diagnostics.strict must be true or false, got {s['diagnostics']['strict']!r}")
         for sec, key in (("data", "strict"), ("diagnostics", "loo"), ("diagnostics", "crosscheck"),
                          ("run", "allow_unconverged"), ("welfare", "imputed"), ("rankings", "enabled"),
-                         ("rankings", "choice_model"), ("rankings", "stated_model")):
+                         ("rankings", "choice_model"), ("rankings", "stated_model"),
+                         ("topics", "enabled"), ("topics", "model"), ("topics", "neighbourhoods")):
             if not isinstance(s[sec][key], bool):
                 fail(f"{sec}.{key} must be true or false, got {s[sec][key]!r}")
         if not isinstance(s["model"]["spec"], str) or not s["model"]["spec"]:
@@ -300,6 +324,8 @@ class PipelineConfig:
                 isinstance(bounds, list) and len(bounds) == 2
                 and all(isinstance(b, (int, float)) for b in bounds) and 0 < bounds[0] < 1 < bounds[1]):
             fail(f"compare.bounds must be [lo, hi] with 0 < lo < 1 < hi, got {bounds!r}")
+        if not (isinstance(s["topics"]["alpha"], float) and 0 < s["topics"]["alpha"] < 1):
+            fail(f"topics.alpha must be a number in (0, 1), got {s['topics']['alpha']!r}")
         fmts = s["supplement"]["formats"]
         if not isinstance(fmts, list) or not fmts or any(f not in ("png", "pdf", "svg") for f in fmts):
             fail(f"supplement.formats must be a non-empty list of png/pdf/svg, got {fmts!r}")

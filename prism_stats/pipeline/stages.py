@@ -4,7 +4,8 @@ Order: (``synthesize``, demo only), ``validate``, ``fit``, ``diagnostics``, ``ga
 convergence gate: stops the pipeline, exit 3, unless ``[run] allow_unconverged``),
 ``poststratify_<c>``, ``welfare_<c>``, ``compare_<c>`` for each configured country
 ``c``, ``rankings``, ``stated``, ``rankings_model`` (preference diversity,
-:mod:`prism_stats.pipeline.rankings_stages`; ``[rankings] enabled``) and ``supplement``. Output layout (``OUT`` = the pipeline's output folder)::
+:mod:`prism_stats.pipeline.rankings_stages`; ``[rankings] enabled``), ``topics``
+(dialogue diversity, ``[topics] enabled``) and ``supplement``. Output layout (``OUT`` = the pipeline's output folder)::
 
     OUT/manifest.json              stage records: status, fingerprint, inputs, times, outputs
     OUT/data/                      demo only: the synthetic release (with truth/)
@@ -19,6 +20,7 @@ convergence gate: stops the pipeline, exit 3, unless ``[run] allow_unconverged``
         juries/welfare_<c>...                              design-based juries (the original's)
         compare_<c>.csv/.tex/.md, _ranks.csv, _weights.json, _balance.csv
         rankings/                                          preference diversity (rankings.outputs)
+    OUT/topics/                    dialogue diversity (prism_stats.topics.analysis)
     OUT/supplement/                tables/, figures/, index.html, index.md, manifest.json
 """
 
@@ -373,6 +375,27 @@ def compare_stage(ctx: StageContext, country: str) -> list[Path]:
     return written
 
 
+def topics_stage(ctx: StageContext) -> list[Path]:
+    """Dialogue diversity: topics, the study's regressions, the hierarchical model and the
+    neighbourhoods (``prism_stats.topics``) into ``OUT/topics/``."""
+    from ..topics import TopicError, run_topic_analysis
+
+    cfg = ctx.config.sections["topics"]
+    try:
+        result = run_topic_analysis(
+            ctx.data, embeddings=cfg["embeddings"], assignments=cfg["assignments"],
+            topic_labels=cfg["topic_labels"], seed=cfg["seed"], sentence_model=cfg["sentence_model"],
+            correction=None if cfg["correction"] == "none" else cfg["correction"], alpha=cfg["alpha"],
+            model=cfg["model"], chains=cfg["chains"], draws=cfg["draws"], tune=cfg["tune"],
+            neighbourhoods=cfg["neighbourhoods"], progress=ctx.reporter.note)
+    except TopicError as exc:
+        raise StageError(f"topics: {exc}") from None
+    s = result.assignments.summary()
+    ctx.reporter.note(f"{s['topics']} topics, {s['outliers']:,} outliers; stage times "
+                      + ", ".join(f"{k} {v:.0f} s" for k, v in result.seconds.items()))
+    return result.save(ctx.out / "topics")
+
+
 def supplement_stage(ctx: StageContext) -> list[Path]:
     """Tables, figures, the index page and the supplement manifest."""
     from ..report.supplement import build_supplement
@@ -436,6 +459,11 @@ def build_stages(config: Any, *, demo: bool = False) -> list[Stage]:
     from .rankings_stages import rankings_stages  # preference diversity (OUT/rankings/)
 
     stages += rankings_stages(config)
+    if config.sections["topics"]["enabled"]:
+        stages.append(Stage(
+            "topics", topics_stage, depends=("validate",), config=("topics",), uses_data=True,
+            outputs=("topics/assignments.csv", "topics/lpm.csv", "topics/topics.json"),
+            description="dialogue diversity: topics, regressions, hierarchical model"))
     stages.append(Stage(
         "supplement", supplement_stage, depends=tuple(s.name for s in stages if s.name != "gate"),
         config=("supplement",),

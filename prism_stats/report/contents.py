@@ -36,6 +36,7 @@ from .tables import (
     welfare_gaps_table,
     welfare_table,
 )
+from .topics import topic_supplement
 
 # --- the contents --------------------------------------------------------------------------------
 
@@ -199,6 +200,16 @@ class _Collector:
             self.tables.append(balance_table(balances))
             self._balances = balances
 
+    def topics(self) -> None:
+        """The dialogue-diversity tables and figures, when the topics stage ran."""
+        folder = self.src.root / "topics" if self.src.root is not None else None
+        if folder is None or self.src.path("topics.json", base=folder) is None:
+            return  # an optional stage: nothing to report as missing
+        tables, figures, skipped = topic_supplement(folder)
+        self.tables += tables
+        self.figures += [FigureEntry(f.name, f.title, f.caption, f.draw) for f in figures]
+        self.skipped += skipped
+
     # -- figures -------------------------------------------------------------------------------
     def figure_list(self) -> None:
         # local: the model (and welfare) layers load PyMC, ~4 s; a supplement of tables alone
@@ -306,6 +317,7 @@ def _collect(src: Sources, options: Mapping[str, Any], data: Any) -> _Collector:
         step()
     col.figure_list()
     _rankings(col)
+    col.topics()
     return col
 
 

@@ -16,6 +16,7 @@ know it exists. Modules, in the order the generator runs them:
 * :mod:`.people` -- participants (demographics, survey answers);
 * :mod:`.conversations` -- who talks to which LLMs, how often and for how long;
 * :mod:`.text` -- filler prose and responses carrying known text features;
+* :mod:`.topics` -- the opening prompts' planted topics;
 * :mod:`.truth` -- the true parameters; :mod:`.scores` -- the score process;
   :mod:`.population` -- the true census-population means;
 * :mod:`.release` -- release flags (balanced subset, REP samples) and the JSONL writers;
@@ -106,6 +107,15 @@ type t and turn group (0 = opening, 1 = later)::
   random); at later turns the higher of A/B (ties at random), and both when A and B are
   identical (the release's text-equality quirk).
 
+Opening prompts and their planted topics
+----------------------------------------
+Every opening prompt is about one of 20 planted topics or none (:mod:`.topics`): a
+multinomial logit in gender, age, region, ethnicity, religion and conversation type with
+participant random effects and planted effects (values-guided -> relationships,
+non-binary -> gender identity, Middle East -> Israel-Palestine, ...), drawn from its own
+stream (the ``topics`` stage) and written with the published prompt lengths. Nothing else
+of the release depends on it.
+
 The truth written beside the data (``truth/``)
 -----------------------------------------------
 ``params.nc``: every parameter with dims ``chain`` = ``draw`` = 1 and the model's named
@@ -119,7 +129,9 @@ group, LLM) -- for each census cell (default harmonisation) and LLM,
 with the GBR/USA country effect, the opening turn and the conversation type averaged with
 equal weights (``truth.true_population_means``), then census-weighted over the
 group's cells. ``truth.json``: scalars, the planted pattern, group optima, seed, sizes,
-achieved moments and the REP cell tables.
+achieved moments and the REP cell tables. ``topics.csv`` (true topic per conversation),
+``topic_effects.csv`` (every topic x term effect in log-odds and percentage points) and
+``topics.json`` (settings, intercepts, shares): see :mod:`.topics`.
 """
 
 from __future__ import annotations

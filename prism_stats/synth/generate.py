@@ -37,6 +37,7 @@ from .release import (
 from .scores import expected_observed, scores
 from .stated import StatedLink, observed_scale, plant_stated_link
 from .text import text_features
+from .topics import TopicDraw, draw_topics, set_opening_prompts, write_topic_truth
 from .truth import PLANTED_DESCRIPTION, make_truth
 from .util import SynthError
 
@@ -73,6 +74,7 @@ STAGES: tuple[str, ...] = (
     "rep",
     "metadata",
     "stated",  # appended last: the other streams stay the same
+    "topics",  # appended after "stated": the other streams stay the same
 )
 
 
@@ -107,6 +109,8 @@ class SynthData:
         UK and US REP samples (flags and cell tables).
     seed, n
         The seed and the number of participants.
+    topics
+        The planted topics of the opening prompts (:class:`~.topics.TopicDraw`).
     """
 
     participants: pd.DataFrame
@@ -120,6 +124,7 @@ class SynthData:
     seed: int
     n: int
     stated_link: dict | None = None
+    topics: TopicDraw | None = None
 
     def records(self, *, metadata: bool = False) -> dict[str, list[dict]]:
         """The release records by file name (``survey.jsonl`` ... ``metadata.jsonl``)."""
@@ -244,6 +249,8 @@ def generate(
         texts.performance = planted.performance
         planted.truth["observed_scale"] = observed_scale(planted, design.responses,
                                                          ratings["score"].to_numpy())
+    topics = draw_topics(people, design.conversations, rngs["topics"])
+    set_opening_prompts(texts, design.responses, topics.prompts)
     balanced_conv = balanced_subset(design.conversations, rngs["balanced"])
     balanced_users = np.zeros(len(people), dtype=bool)
     balanced_users[design.conversations["participant"].to_numpy()[balanced_conv]] = True
@@ -267,6 +274,7 @@ def generate(
         int(seed),
         int(participants),
         None if planted is None else planted.truth,
+        topics,
     )
 
 
@@ -352,7 +360,9 @@ def write_truth(
         **(extra or {}),
     }
     json_path = write_json_atomic(folder / "truth.json", info)
-    return {"params.nc": params_path, "population_means.csv": pop_path, "truth.json": json_path}
+    topic_paths = write_topic_truth(folder, data.topics) if data.topics is not None else {}
+    return {"params.nc": params_path, "population_means.csv": pop_path, "truth.json": json_path,
+            **topic_paths}
 
 
 @dataclass
