@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import gzip
 import hashlib
 import json
@@ -41,28 +42,136 @@ TRACKED_PACKAGES: tuple[str, ...] = (
 )
 
 
+#: The pending renames of the innermost :func:`write_set` (``None``: rename at once).
+_WRITE_SET: contextvars.ContextVar[dict[Path, Path] | None] = contextvars.ContextVar(
+    "prism_stats_write_set", default=None)
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to *target*; rename it onto *target* on success.
 
     An interrupted writer therefore never leaves a half-written result under the
     final name: either the old file (or nothing) or the complete new one is there.
+    Inside :func:`write_set` the rename waits for the end of the set.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    pending = _WRITE_SET.get()
     try:
         yield tmp_path
         if tmp_path.exists():
             # mkstemp creates the file with mode 0600; give the result the mode a plain
             # open() would have given it (0666 less the umask), so others can read it.
             os.chmod(tmp_path, 0o666 & ~_umask())
-        os.replace(tmp_path, target)
+        if pending is None:
+            os.replace(tmp_path, target)
+        else:
+            earlier = pending.pop(target.resolve(), None)
+            if earlier is not None and earlier.exists():  # written twice in one set
+                earlier.unlink()
+            pending[target.resolve()] = tmp_path
     finally:
-        if tmp_path.exists():
+        if tmp_path.exists() and (pending is None or tmp_path not in pending.values()):
             tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def write_set() -> Iterator[dict[Path, Path]]:
+    """Write every file of a block as one set: all renamed into place at the end, or none.
+
+    Inside the block, :func:`atomic_path` (and every writer built on it) writes to a
+    temporary ``.<name>.*.part`` file and defers the rename; when the block ends
+    normally the files are renamed in quick succession, and when it raises (an error,
+    Ctrl-C, or SIGTERM turned into ``KeyboardInterrupt``) every temporary file is
+    removed and no final name is touched. So the outputs of one command -- e.g.
+    ``poststrat_uk.nc`` and ``.csv`` -- never come from different runs. Code inside the
+    block must not read back what it wrote (it is not in place yet). Yields the
+    pending ``{target: temporary}`` map.
+    """
+    outer = _WRITE_SET.get()
+    pending: dict[Path, Path] = {}
+    token = _WRITE_SET.set(pending)
+    ok = False
+    try:
+        yield pending
+        ok = True
+    finally:
+        _WRITE_SET.reset(token)
+        if ok and outer is not None:
+            outer.update(pending)  # nested: the outer set decides
+        elif ok:
+            for target, tmp in list(pending.items()):
+                os.replace(tmp, target)
+                del pending[target]
+        else:
+            for tmp in pending.values():
+                tmp.unlink(missing_ok=True)
+
+
+class FolderLockedError(RuntimeError):
+    """Another prism-stats process is writing the folder."""
+
+
+@contextlib.contextmanager
+def folder_lock(folder: str | os.PathLike[str], name: str = ".prism-stats.lock", *,
+                wait: bool = False, what: str = "prism-stats command",
+                remove: bool = False) -> Iterator[Path]:
+    """Hold an exclusive advisory lock on *folder* (created) while the block runs.
+
+    The lock is ``flock`` on ``folder/name``, released by the kernel even when the
+    process is killed, so a stale lock file never blocks anyone; the file records the
+    holder's pid. Without *wait* a second writer fails at once with
+    :class:`FolderLockedError` naming the holder. With *remove* the lock file is
+    deleted (still locked) when the block ends; only for writers that never *wait*,
+    since a waiting process would then lock a file no longer in the folder.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks (Windows): run unlocked
+        yield folder / name
+        return
+    path = folder / name
+    with open(path, "a+", encoding="utf-8") as handle:
+        flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
+        try:
+            fcntl.flock(handle, flags)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise FolderLockedError(f"another {what} ({holder}) is writing {folder}; wait for it "
+                                    "to finish or write somewhere else") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield path
+        finally:
+            if remove:
+                path.unlink(missing_ok=True)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def remove_partial_files(folder: str | os.PathLike[str], recursive: bool = True) -> list[Path]:
+    """Delete temporary ``.<name>.*.part`` files left by an interrupted writer.
+
+    Call it only while holding the folder's lock (another writer's files are not stray).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in (folder.rglob(".*.part") if recursive else folder.glob(".*.part")):
+        if path.is_file():
+            path.unlink()
+            removed.append(path)
+    return removed
 
 
 def _umask() -> int:

@@ -50,6 +50,7 @@ GROUPS: tuple[str, ...] = ("all", "male", "nonmale", "white", "nonwhite", "under
 #: Columns of ``poststrat_<country>.csv``.
 CSV_COLUMNS: tuple[str, ...] = (
     "country", "group", "llm", "mean", "sd", "q05", "q50", "q95", "p_best", "raw_mean", "rep_mean",
+    "converged",
 )
 #: Country code of each post-stratification country, per country variable of a spec.
 COUNTRY_LEVEL: dict[str, dict[str, str]] = {
@@ -342,6 +343,8 @@ class PoststratResult:
         else:
             s["raw_mean"] = np.nan
             s["rep_mean"] = np.nan
+        # Whether the fit passed its convergence gate (empty when not from a Run).
+        s["converged"] = self.meta.get("converged")
         order = {g: i for i, g in enumerate(self.group_mean["group"].values)}
         return s.sort_values(["group", "mean"], key=lambda c: c.map(order) if c.name == "group" else -c,
                              kind="stable").reset_index(drop=True)
@@ -385,6 +388,8 @@ class PoststratResult:
             }
         )
         ds.attrs.update({k: v for k, v in self.meta.items() if isinstance(v, (str, int, float))})
+        if isinstance(self.meta.get("converged"), bool):  # netCDF has no booleans
+            ds.attrs["converged"] = int(self.meta["converged"])
         return ds
 
     def save(self, folder: str | Path) -> tuple[Path, Path]:
@@ -448,6 +453,8 @@ def poststratify(
         "estimand": "expected opening-turn rating of a new member of each census cell; "
                     "conversation types equally weighted",
     }
+    if isinstance(run, Run):
+        meta["converged"] = run.converged
     if groups:
         meta["user_groups_cells"] = {k: frame["cell"][masks[k]].tolist() for k in groups}
     return PoststratResult(country=country, cell_mean=cells, group_mean=gm, frame=frame,

@@ -367,7 +367,9 @@ def latex_table(df: pd.DataFrame, *, align: str, caption: str, label: str | None
     long = len(df) > LONG_ROWS
     width = _width(df)
     landscape, scale = width > PORTRAIT_CHARS, width > LANDSCAPE_CHARS and not long
-    styler = body.style.hide(axis="index").relabel_index(heads, axis="columns")
+    # relabel_index treats each label as a format string: double the braces of LaTeX markup
+    labels = [h.replace("{", "{{").replace("}", "}}") for h in heads]
+    styler = body.style.hide(axis="index").relabel_index(labels, axis="columns")
     tex = styler.to_latex(
         column_format="".join(spec), hrules=True, caption=latex_escape(caption), label=label,
         position=None if long else "htbp", position_float=None if long else "centering",

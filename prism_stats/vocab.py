@@ -180,6 +180,28 @@ VETO_THRESHOLD: int = 10
 COUNTRIES_MRP: tuple[str, ...] = ("uk", "us")
 #: Residence ISO3 code of each post-stratification country.
 COUNTRY_ISO3: dict[str, str] = {"uk": "GBR", "us": "USA"}
+#: Spellings accepted for each post-stratification country (compared case-insensitively).
+COUNTRY_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "uk": ("uk", "gb", "gbr", "united kingdom", "great britain"),
+    "us": ("us", "usa", "united states", "united states of america"),
+}
+
+
+def mrp_country(name: str) -> str:
+    """The post-stratification country code (``"uk"``/``"us"``) of any accepted spelling.
+
+    ``UK``, ``uk``, ``GB`` and ``GBR`` all give ``"uk"``; ``US``, ``USA`` give ``"us"``.
+
+    Raises
+    ------
+    ValueError
+        For anything else (the message lists what is accepted).
+    """
+    key = str(name).strip().lower()
+    for code, spellings in COUNTRY_SPELLINGS.items():
+        if key in spellings:
+            return code
+    raise ValueError(f"unknown country {name!r} (use uk or us; GB/GBR and USA are accepted too)")
 #: Census population subgroups (``census.group_masks``): MRP groups, welfare pools and
 #: targets, the synthetic truth's population means.
 POPULATION_GROUPS: tuple[str, ...] = (

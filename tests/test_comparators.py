@@ -241,20 +241,22 @@ def test_cli_compare(synthetic, tmp_path, monkeypatch):
     FakeData.ratings = ratings
     loaded = []
 
-    def fake_load(folder):
+    def fake_load(folder, **kwargs):
         loaded.append(str(folder))
         return FakeData()
 
     monkeypatch.setattr(prism_stats.data, "load_prism", fake_load, raising=False)
+    data_folder = tmp_path / "prism"
+    data_folder.mkdir()
     run = tmp_path / "run"
     run.mkdir()
     (run / "run.json").write_text(
-        json.dumps({"data": {"folder": "/data/prism", "data_hash": "abc123"}})
+        json.dumps({"data": {"folder": str(data_folder), "data_hash": "abc123"}})
     )
     _poststrat("us").to_csv(run / "poststrat_us.csv", index=False)
     result = CliRunner().invoke(app, ["compare", str(run), "--country", "us"])
     assert result.exit_code == 0, result.output
-    assert loaded == ["/data/prism"]
+    assert loaded == [str(data_folder)]
     for name in (
         "compare_us.csv",
         "compare_us.tex",
@@ -269,10 +271,10 @@ def test_cli_compare(synthetic, tmp_path, monkeypatch):
     assert any(k.startswith("not resident") for k in meta["weighting"]["excluded"])
     # A run fitted to other data is refused.
     (run / "run.json").write_text(
-        json.dumps({"data": {"folder": "/data/prism", "data_hash": "zzz"}})
+        json.dumps({"data": {"folder": str(data_folder), "data_hash": "zzz"}})
     )
     result = CliRunner().invoke(app, ["compare", str(run), "--country", "us"])
-    assert result.exit_code == 2 and "not the data" in result.output
+    assert result.exit_code == 1 and "holds different data" in result.output
     result = CliRunner().invoke(app, ["compare", str(run), "--country", "uk"])
     assert result.exit_code == 2 and "poststrat_uk.csv" in result.output
 

@@ -151,9 +151,9 @@ def test_juries_command_legacy_and_imputed_two_countries(tables_dir, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--country", "fr"], "unknown value 'fr'"),
+        (["--country", "fr"], "unknown country 'fr'"),
         (["--country", "uk", "--rule", "median"], "unknown value 'median'"),
-        (["--country", "uk", "--sizes", "ten"], "not a valid int"),
+        (["--country", "uk", "--sizes", "ten"], "'ten' is not an integer"),
     ],
 )
 def test_juries_command_rejects_bad_options(tables_dir, tmp_path, args, message):

@@ -92,7 +92,7 @@ def test_cli_on_a_run_folder(small_run, tmp_path):
     res = runner.invoke(app, ["loo", folder])
     assert res.exit_code == 0 and "elpd" in res.output.lower()
     res = runner.invoke(app, ["poststratify", str(tmp_path / "nothing"), "--country", "uk"])
-    assert res.exit_code == 2 and "not a complete run folder" in res.output
+    assert res.exit_code == 2 and "does not exist" in res.output
 
 
 def test_cli_fit_and_strict_gate(synth_small, tmp_path):

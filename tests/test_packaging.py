@@ -52,10 +52,12 @@ import pytest  # noqa: E402
 
 #: Import name -> distribution name, where they differ.
 DIST_OF = {"sklearn": "scikit-learn", "yaml": "pyyaml", "IPython": "ipython", "arviz_stats": "arviz-stats",
-           "huggingface_hub": "huggingface_hub", "distributed": "dask"}
+           "huggingface_hub": "huggingface_hub", "distributed": "dask",
+           "umap": "umap-learn", "sentence_transformers": "sentence-transformers"}
 #: Imports guarded by ``try/except ImportError`` or only used under an optional extra.
 OPTIONAL = {"IPython": "Jupyter display (only inside a kernel)", "huggingface_hub": "[hub] extra",
-            "distributed": "[dask] extra"}
+            "distributed": "[dask] extra",
+            "sentence_transformers": "[topics] extra (sentence-transformer embeddings)"}
 #: Core dependencies used without an import statement, and why.
 USED_INDIRECTLY = {"h5netcdf": "xarray's engine='h5netcdf' (every saved run and result)",
                    "jinja2": "pandas Styler (LaTeX and HTML tables)",

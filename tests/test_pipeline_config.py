@@ -44,7 +44,7 @@ def test_partial_file_keeps_other_defaults(tmp_path):
     assert cfg.sections["welfare"]["replicates"] == 50
     assert cfg.sections["welfare"]["rules"] == DEFAULTS["welfare"]["rules"]
     assert cfg.sections["sampling"] == DEFAULTS["sampling"]
-    assert stage_names(cfg) == ["validate", "fit", "diagnostics", "poststratify_us", "welfare_us",
+    assert stage_names(cfg) == ["validate", "fit", "diagnostics", "gate", "poststratify_us", "welfare_us",
                                 "compare_us", "rankings", "stated", "rankings_model", "supplement"]
 
 

@@ -15,7 +15,7 @@ from prism_stats.pipeline import ConsoleReporter, load_config, run_pipeline
 pytest_plugins = ("conftest_pipeline",)  # the shared small-pipeline fixture
 pytestmark = [pytest.mark.mcmc, pytest.mark.slow]
 
-ALL_STAGES = ["validate", "fit", "diagnostics", "poststratify_uk", "poststratify_us",
+ALL_STAGES = ["validate", "fit", "diagnostics", "gate", "poststratify_uk", "poststratify_us",
               "welfare_uk", "welfare_us", "compare_uk", "compare_us", "rankings", "stated",
               "rankings_model", "supplement"]
 
@@ -156,7 +156,7 @@ def test_a_short_posterior_from_an_interrupted_sampler_is_not_accepted(small_pip
     assert not (tmp_path / "run" / "posterior.nc").exists()
 
 
-def test_strict_gate_failure_stops_the_pipeline_with_exit_3(small_pipeline, tmp_path):
+def test_a_failed_gate_stops_the_pipeline_with_exit_3(small_pipeline, tmp_path):
     from typer.testing import CliRunner
 
     from prism_stats.cli import app
@@ -164,13 +164,17 @@ def test_strict_gate_failure_stops_the_pipeline_with_exit_3(small_pipeline, tmp_
     out = tmp_path / "copy"
     shutil.copytree(small_pipeline["out"], out)
     text = Path(small_pipeline["config"]).read_text()
-    assert "[diagnostics]" in text
-    cfg = tmp_path / "strict.toml"
-    cfg.write_text(text.replace("[diagnostics]", "[diagnostics]\nstrict = true"))
+    assert "allow_unconverged = true" in text
+    cfg = tmp_path / "stop.toml"
+    cfg.write_text(text.replace("allow_unconverged = true", "allow_unconverged = false"))
     res = CliRunner().invoke(app, ["run", "--data", small_pipeline["data"], "--config", str(cfg),
                                    "--out", str(out), "--quiet"])
     # 2 chains x 80 draws cannot pass R-hat <= 1.01 and ESS >= 400
     assert res.exit_code == 3, res.output
     assert "convergence gate failed" in res.output and "Traceback" not in res.output
-    stages = json.loads((out / "manifest.json").read_text())["stages"]
-    assert stages["fit"]["status"] == "done" and stages["diagnostics"]["status"] == "failed"
+    assert "--allow-unconverged" in " ".join(res.output.split())
+    manifest = json.loads((out / "manifest.json").read_text())
+    stages = manifest["stages"]
+    assert stages["diagnostics"]["status"] == "done" and stages["gate"]["status"] == "failed"
+    last = manifest["invocations"][-1]  # only the gate was judged again, then the run stopped
+    assert last["reused"] == ["validate", "fit", "diagnostics"] and last["status"] == "failed"

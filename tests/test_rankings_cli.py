@@ -40,7 +40,7 @@ def test_rankings_writes_results_tables_and_figures(mini, tmp_path):
 def test_help_documents_every_option():
     for command, options in (
         ("rankings", ("--out", "--by", "--group-file", "--min-group-size", "--replicates", "--seed", "--choice",
-                      "--run", "--chains", "--draws", "--tune", "--countries", "--formats", "--dpi", "--lenient")),
+                      "--run", "--chains", "--draws", "--tune", "--country", "--formats", "--dpi", "--lenient")),
         ("stated", ("--out", "--attributes", "--fit", "--chains", "--draws", "--tune", "--seed", "--formats")),
         ("regressions", ("--out", "--which", "--turn", "--llms", "--trim")),
     ):
@@ -72,7 +72,7 @@ def test_empty_group_and_bad_group_files_are_errors(mini, tmp_path):
     _clean_error(runner.invoke(app, ["rankings", str(mini), "--out", str(tmp_path / "x"), "--by", "gender,,age"]),
                  "empty item")
     missing = runner.invoke(app, ["rankings", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")])
-    assert missing.exit_code == 2 and missing.output.startswith("error: Release folder")  # the data layer's help follows
+    assert missing.exit_code == 2 and missing.output.startswith("error: --data: Release folder")  # the data layer's help follows
 
 
 def test_stated_without_the_model_and_bad_attributes(mini, tmp_path):

@@ -256,3 +256,14 @@ def test_welfare_tables():
     e = welfare_gaps_table(expected, "uk", "model")
     assert e.display_frame().iloc[0]["All"].endswith("(0.90)")
     assert "posterior" in e.caption
+
+
+def test_latex_headers_with_markup_are_written_as_given():
+    """Column labels are passed through Styler.relabel_index, which formats them: LaTeX
+    braces (``≥`` -> ``\\ensuremath{\\geq}``, ``~`` -> ``\\textasciitilde{}``) stay as written."""
+    from prism_stats.tabular import latex_table
+
+    df = pd.DataFrame({"share ≥ 0.5": ["a"], "n ~ 10 {x}": ["b"]})
+    tex = latex_table(df, align="ll", caption="Headers with markup")
+    assert r"share \ensuremath{\geq} 0.5" in tex
+    assert r"n \textasciitilde{} 10 \{x\}" in tex

@@ -44,11 +44,14 @@ def test_assignments_with_unknown_conversations_or_topics(synth_small, tmp_path)
 
 def test_bad_options(synth_small, tmp_path):
     assert_clean(invoke("topics", synth_small, "--out", tmp_path, "--embeddings", "bert"), 2,
-                 "--embeddings must be one of tfidf, sentence-transformers")
+                 "'bert' is not one of 'tfidf', 'sentence-transformers'")
     assert_clean(invoke("topics", synth_small, "--out", tmp_path, "--correction", "fdr"), 2,
-                 "--correction must be holm, bh, bonferroni or none")
-    assert_clean(invoke("topics", synth_small, "--out", tmp_path, "--topic-labels", "x.csv"), 2,
+                 "'fdr' is not one of 'holm', 'bh', 'bonferroni', 'none'")
+    (tmp_path / "x.csv").write_text("topic,topic_label\n0,a\n")
+    assert_clean(invoke("topics", synth_small, "--out", tmp_path, "--topic-labels", tmp_path / "x.csv"), 2,
                  "--topic-labels needs --assignments")
+    assert_clean(invoke("topics", synth_small, "--out", tmp_path, "--assignments", "nothere.csv"), 2,
+                 "'nothere.csv' does not exist")
     assert_clean(invoke("topics", tmp_path / "nothing", "--out", tmp_path), 2, "error:")
 
 

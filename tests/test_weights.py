@@ -346,7 +346,7 @@ def test_cli_rake(tmp_path, monkeypatch):
         participants = people
         data_hash = "h"
 
-    monkeypatch.setattr(prism_stats.data, "load_prism", lambda folder: FakeData(), raising=False)
+    monkeypatch.setattr(prism_stats.data, "load_prism", lambda folder, **kwargs: FakeData(), raising=False)
     out = tmp_path / "w.csv"
     result = CliRunner().invoke(
         app,

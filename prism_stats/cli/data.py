@@ -1,19 +1,19 @@
 """``prism-stats data``: validate and summarise a release folder.
 
 Exit codes: 0 success (``validate``: no errors; with ``--lenient``: usable rows remain),
-1 invalid data, 2 the files could not be found or read (the message says how to get
-them). User errors never print a traceback.
+1 invalid or unreadable data (or nothing usable left), 2 the folder or a file could not be
+found (the message says how to get them). User errors never print a traceback.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ._common import abort
+from ._options import EXIT_CODES_EPILOG, EXIT_RUNTIME, EXIT_USAGE, DataOpt, LegacyDataArg, data_folder
 
 # Each command imports what it needs inside its function: `prism-stats --help` starts in
 # ~0.2 s instead of ~5 s (the model layer loads PyMC).
@@ -24,23 +24,24 @@ data_app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
-FolderArg = Annotated[
-    Path,
-    typer.Argument(
-        help="Release folder (files at its root or in sub-folders; plain or .gz).",
-        show_default=False,
-    ),
-]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")
 ]
 
 
-@data_app.command("validate")
+def _json_error(message: str, code: int) -> None:
+    """With --json, errors are JSON too (on stdout), then the exit code."""
+    typer.echo(json.dumps({"ok": False, "error": message, "exit_code": code}, indent=2))
+    raise typer.Exit(code)
+
+
+@data_app.command("validate", epilog=EXIT_CODES_EPILOG)
 def validate_cmd(
-    folder: FolderArg,
+    legacy: LegacyDataArg = None,
+    data: DataOpt = None,
     lenient: Annotated[
         bool,
         typer.Option(
@@ -58,12 +59,16 @@ def validate_cmd(
 
     Every error names file:line, the field and the offending value. With --lenient the exclusion report is printed and the exit code is 0 as long as usable ratings remain.
     """
-    from prism_stats.data import PrismDataError, validate_release
+    from prism_stats.data import PrismDataError, PrismDataNotFound, validate_release
 
+    folder = data_folder(data, legacy)
     try:
         report = validate_release(folder, metadata=None if metadata else False)
     except PrismDataError as exc:
-        abort(str(exc))
+        code = EXIT_USAGE if isinstance(exc, PrismDataNotFound) else EXIT_RUNTIME
+        if as_json:
+            _json_error(str(exc), code)
+        abort(str(exc), code)
     exclusions = report.exclusions
     usable = exclusions.kept("utterances.jsonl") > 0
     if as_json:
@@ -87,9 +92,10 @@ def validate_cmd(
     raise typer.Exit(1)
 
 
-@data_app.command("summary")
+@data_app.command("summary", epilog=EXIT_CODES_EPILOG)
 def summary_cmd(
-    folder: FolderArg,
+    legacy: LegacyDataArg = None,
+    data: DataOpt = None,
     as_json: JsonOpt = False,
     lenient: Annotated[
         bool,
@@ -103,23 +109,43 @@ def summary_cmd(
     ] = False,
 ) -> None:
     """Print the original study's descriptive table for a release."""
-    from prism_stats.data import PrismDataError, compare_to_published, describe, load_prism
+    from prism_stats.data import (
+        PrismDataError,
+        PrismDataNotFound,
+        PrismValidationError,
+        compare_to_published,
+        describe,
+        load_prism,
+    )
 
+    folder = data_folder(data, legacy)
     try:
-        data = load_prism(folder, strict=not lenient)
+        prism = load_prism(folder, strict=not lenient)
     except PrismDataError as exc:
         hint = (
             ""
-            if lenient
+            if lenient or not isinstance(exc, PrismValidationError)
             else "\n(use --lenient to summarise the valid rows, or `prism-stats data validate`)"
         )
-        abort(f"{exc}{hint}", code=1 if "Validation" in type(exc).__name__ else 2)
+        code = EXIT_USAGE if isinstance(exc, PrismDataNotFound) else EXIT_RUNTIME
+        if as_json:
+            _json_error(f"{exc}{hint}", code)
+        abort(f"{exc}{hint}", code)
+    if prism.ratings.empty or prism.participants.empty:
+        message = (f"{folder}: no usable rows remain" + (" after the exclusions" if lenient else "")
+                   + f" ({len(prism.participants)} participants, {len(prism.ratings)} ratings)")
+        if as_json:
+            _json_error(message, EXIT_RUNTIME)
+        abort(message)
+    data = prism
+    notes = list(getattr(getattr(prism, "report", None), "notes", None) or [])
     summary = describe(data)
     table = compare_to_published(summary) if compare else None
     if as_json:
         out = summary.to_dict()
         out["data_hash"] = data.data_hash
         out["excluded"] = data.exclusions.to_dict()
+        out["notes"] = notes
         if table is not None:
             out["published_comparison"] = {
                 "n": len(table),
@@ -129,6 +155,8 @@ def summary_cmd(
         typer.echo(json.dumps(out, indent=2, default=str))
         return
     typer.echo(str(summary))
+    for note in notes:  # e.g. a stale survey.jsonl.gz beside survey.jsonl (as `validate` says)
+        typer.echo(f"Note: {note}")
     if data.exclusions.total():
         typer.echo("")
         typer.echo(str(data.exclusions))

@@ -15,21 +15,35 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import abort, load_data_or_abort, load_run_or_abort
+from ._common import abort, check_output, load_data, load_run, output_folder, usage_error
+from ._options import (
+    EXIT_CODES_EPILOG,
+    REGRESSIONS,
+    AttributeSet,
+    CountryList,
+    DataOpt,
+    DpiOpt,
+    FormatsOpt,
+    LegacyDataArg,
+    LenientOpt,
+    Turn,
+    choice_list,
+    data_folder,
+    default_countries,
+    flatten,
+    merge_alias,
+    parse_countries,
+)
 
 
 def register(app: typer.Typer) -> None:
     """Add the preference-diversity commands to *app*."""
-    app.command("rankings")(rankings_cmd)
-    app.command("stated")(stated_cmd)
-    app.command("regressions")(regressions_cmd)
+    app.command("rankings", epilog=EXIT_CODES_EPILOG)(rankings_cmd)
+    app.command("stated", epilog=EXIT_CODES_EPILOG)(stated_cmd)
+    app.command("regressions", epilog=EXIT_CODES_EPILOG)(regressions_cmd)
 
 
-DataArg = Annotated[Path, typer.Argument(help="Folder with the PRISM release files.", show_default=False)]
-OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output folder (created).", show_default=False)]
-LenientOpt = Annotated[bool, typer.Option("--lenient", help="Exclude invalid rows (reported) instead of failing.")]
-FormatsOpt = Annotated[str, typer.Option("--formats", help="Figure formats, comma list (png,pdf,svg).")]
-DpiOpt = Annotated[int, typer.Option("--dpi", min=50, help="Resolution of the PNG figures.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (created).", show_default=False)]
 
 
 def _list(value: str | None, option: str) -> list[str]:
@@ -37,46 +51,53 @@ def _list(value: str | None, option: str) -> list[str]:
         return []
     items = [v.strip() for v in value.split(",")]
     if any(not v for v in items):
-        abort(f"{option}: empty item in {value!r}")
+        usage_error(f"{option}: empty item in {value!r}")
     return items
 
 
-def _formats(value: str) -> list[str]:
-    fmts = [f.strip().lower() for f in value.split(",") if f.strip()]
-    if not fmts or any(f not in ("png", "pdf", "svg") for f in fmts):
-        abort(f"--formats: use png, pdf and/or svg, not {value!r}")
-    return fmts
+def _formats(values: list | None) -> list[str]:
+    return flatten(values) or ["png", "pdf"]
+
+
+def _prepare(data: Path | None, legacy: Path | None, out: Path | None) -> tuple[Path, Path]:
+    """The release folder and the checked output folder (before any work)."""
+    folder = data_folder(data, legacy)
+    if out is None:
+        usage_error("--out: no output folder given")
+    return folder, check_output(out)
 
 
 def _group_file(path: Path) -> Any:
     import pandas as pd
 
     if not path.is_file():
-        abort(f"--group-file: {path} does not exist")
+        usage_error(f"--group-file: {path} does not exist")
     try:
         table = pd.read_csv(path, dtype=str)
     except (OSError, ValueError) as exc:
-        abort(f"--group-file: {path} cannot be read ({exc})")
+        usage_error(f"--group-file: {path} cannot be read ({exc})")
     if not {"participant", "group"} <= set(table.columns):
-        abort(f"--group-file: {path} needs columns 'participant' and 'group' (has {list(table.columns)})")
+        usage_error(f"--group-file: {path} needs columns 'participant' and 'group' (has {list(table.columns)})")
     if table["participant"].duplicated().any():
         dup = table.loc[table["participant"].duplicated(), "participant"].iloc[0]
-        abort(f"--group-file: {path}: participant {dup!r} appears twice")
+        usage_error(f"--group-file: {path}: participant {dup!r} appears twice")
     return table.set_index("participant")["group"]
 
 
 def _write_items(out: Path, formats: list[str], dpi: int) -> None:
     from ..rankings.outputs import write_supplement_items
 
-    written, skipped = write_supplement_items(out, formats=formats, dpi=dpi)
+    with output_folder(out) as dest:
+        written, skipped = write_supplement_items(dest, formats=formats, dpi=dpi)
     typer.echo(f"{len(written)} table and figure files in {out / 'tables'} and {out / 'figures'}")
     for s in skipped:
         typer.echo(f"  not produced: {s}")
 
 
 def rankings_cmd(
-    data: DataArg,
-    out: OutOpt,
+    legacy: LegacyDataArg = None,
+    data: DataOpt = None,
+    out: OutOpt = None,
     by: Annotated[str | None, typer.Option(
         "--by", help="Groupings, comma list: gender, age, ethnicity, religion, region, conversation_type, "
         "rep, or any participants column (default: all seven study groupings; 'none' for none).",
@@ -88,7 +109,7 @@ def rankings_cmd(
         "--min-group-size", min=1, help="Groups with fewer participants are reported as too small, not ranked.")] = 20,
     replicates: Annotated[int, typer.Option(
         "--replicates", min=0, help="Participant-bootstrap replicates per group (0: point estimates only).")] = 1000,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap (and of the model summaries).")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the bootstrap (and of the model summaries).")] = 0,
     choice: Annotated[bool, typer.Option(
         "--choice/--no-choice", help="Also fit the hierarchical choice model and add its rank distributions.")] = False,
     run: Annotated[Path | None, typer.Option(
@@ -97,35 +118,57 @@ def rankings_cmd(
     chains: Annotated[int, typer.Option("--chains", min=1, help="Choice model: chains.")] = 2,
     draws: Annotated[int, typer.Option("--draws", min=10, help="Choice model: draws per chain.")] = 500,
     tune: Annotated[int, typer.Option("--tune", min=10, help="Choice model: tuning steps per chain.")] = 500,
-    countries: Annotated[str, typer.Option("--countries", help="Census countries of the model-based ranks (comma list).")] = "uk,us",
-    formats: FormatsOpt = "png,pdf",
+    country: CountryList = None,
+    countries: Annotated[str | None, typer.Option("--countries", hidden=True)] = None,
+    formats: FormatsOpt = None,
     dpi: DpiOpt = 150,
     lenient: LenientOpt = False,
 ) -> None:
     """Who prefers which LLM: the study's rankings for every subgroup, with bootstrap intervals."""
     from ..rankings import RankingError
-    from ..rankings.analysis import classical_rankings, model_rankings, score_use
+    from ..rankings.analysis import classical_rankings, score_use
     from ..rankings.groups import STUDY_GROUPINGS
-    from ..rankings.outputs import write_classical, write_model, write_score_use
+    from ..rankings.outputs import write_classical, write_score_use
 
+    folder, out = _prepare(data, legacy, out)
+    try:
+        old_countries = None if countries is None else parse_countries(countries)
+    except typer.BadParameter as exc:
+        usage_error(f"--countries: {exc}")
+    country_list = merge_alias(flatten(country), old_countries, "--country", "--countries") \
+        or default_countries(None)
     specs: list[Any] = list(STUDY_GROUPINGS) if by is None else (
         [] if by.strip().lower() == "none" else _list(by, "--by"))
     names: list[str] = []
     if group_file is not None:
         specs.append(_group_file(group_file))
         names.append(group_file.stem)
-    country_list = _list(countries, "--countries")
-    if any(c not in ("uk", "us") for c in country_list):
-        abort(f"--countries: use uk and/or us, not {countries!r}")
     fmts = _formats(formats)
-    rating_run = load_run_or_abort(run) if run is not None else None
-    prism = load_data_or_abort(data, strict=not lenient)
-    try:
-        result = classical_rankings(prism, by=specs, names=names, min_group_size=min_group_size,
-                                    replicates=replicates, seed=seed)
-    except RankingError as exc:
-        abort(str(exc))
-    written = write_classical(result, out) + write_score_use(score_use(prism), out)
+    rating_run = load_run(run) if run is not None else None
+    prism = load_data(folder, strict=not lenient)
+    with output_folder(out) as dest:  # locked from the start: a second writer fails at once
+        try:
+            result = classical_rankings(prism, by=specs, names=names, min_group_size=min_group_size,
+                                        replicates=replicates, seed=seed)
+        except RankingError as exc:  # an unknown or empty grouping of --by / --group-file
+            usage_error(str(exc))
+        written = write_classical(result, dest) + write_score_use(score_use(prism), dest)
+        written += _model_part(prism, result, dest, choice=choice, rating_run=rating_run, specs=specs,
+                               names=names, countries=country_list, min_group_size=min_group_size,
+                               seed=seed, chains=chains, draws=draws, tune=tune)
+    typer.echo(f"{len(written)} result files in {out}")
+    _write_items(out, fmts, dpi)
+
+
+def _model_part(prism: Any, result: Any, out: Path, *, choice: bool, rating_run: Any, specs: list,
+                names: list, countries: list[str], min_group_size: int, seed: int, chains: int,
+                draws: int, tune: int) -> list[Path]:
+    """The model-based rank distributions (choice model and/or a rating run), when asked for."""
+    from ..rankings import RankingError
+    from ..rankings.analysis import model_rankings
+    from ..rankings.outputs import write_model
+
+    written: list[Path] = []
     s = result.summary
     typer.echo(f"{s['n_battles']:,} battles from {s['n_interactions']:,} openers "
                f"(a {s['share_a']:.1%}, b {s['share_b']:.1%}, tie {s['share_tie']:.1%})")
@@ -149,28 +192,28 @@ def rankings_cmd(
     if choice_run is not None or rating_run is not None:
         try:
             model = model_rankings(prism, run=rating_run, choice_run=choice_run, by=specs, names=names,
-                                   classical=result, countries=country_list,
+                                   classical=result, countries=countries,
                                    min_group_size=min_group_size, seed=seed)
         except RankingError as exc:
             abort(str(exc))
         written += write_model(model, out)
         for note in model.notes:
             typer.echo(f"  note: {note}")
-    typer.echo(f"{len(written)} result files in {out}")
-    _write_items(out, fmts, dpi)
+    return written
 
 
 def stated_cmd(
-    data: DataArg,
-    out: OutOpt,
-    attributes: Annotated[str, typer.Option(
-        "--attributes", help="Attribute ratings the score is modelled on: performance or choice.")] = "performance",
+    legacy: LegacyDataArg = None,
+    data: DataOpt = None,
+    out: OutOpt = None,
+    attributes: Annotated[AttributeSet, typer.Option(
+        "--attributes", help="Attribute ratings the score is modelled on.")] = AttributeSet.performance,
     fit: Annotated[bool, typer.Option("--fit/--no-fit", help="Fit the hierarchical model (else correlations only).")] = True,
     chains: Annotated[int, typer.Option("--chains", min=1, help="Chains.")] = 2,
     draws: Annotated[int, typer.Option("--draws", min=10, help="Draws per chain.")] = 500,
     tune: Annotated[int, typer.Option("--tune", min=10, help="Tuning steps per chain.")] = 500,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 20240422,
-    formats: FormatsOpt = "png,pdf",
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 20240422,
+    formats: FormatsOpt = None,
     dpi: DpiOpt = 150,
     lenient: LenientOpt = False,
 ) -> None:
@@ -179,16 +222,16 @@ def stated_cmd(
     from ..rankings.analysis import stated_analysis
     from ..rankings.outputs import write_stated
 
-    if attributes not in ("performance", "choice"):
-        abort(f"--attributes: use performance or choice, not {attributes!r}")
+    folder, out = _prepare(data, legacy, out)
     fmts = _formats(formats)
-    prism = load_data_or_abort(data, strict=not lenient)
-    try:
-        result = stated_analysis(prism, fit=fit, attribute_set=attributes, chains=chains, draws=draws,
-                                 tune=tune, seed=seed)
-    except RankingError as exc:
-        abort(str(exc))
-    written = write_stated(result, out)
+    prism = load_data(folder, strict=not lenient)
+    with output_folder(out) as dest:
+        try:
+            result = stated_analysis(prism, fit=fit, attribute_set=attributes.value, chains=chains,
+                                     draws=draws, tune=tune, seed=seed)
+        except RankingError as exc:
+            abort(str(exc))
+        written = write_stated(result, dest)
     if result.fit is not None:
         d = result.fit.meta["diagnostics"]
         typer.echo(f"{result.fit.meta['n_conversations']:,} conversations; max R-hat {d['max_rhat']:.3f}, "
@@ -201,11 +244,13 @@ def stated_cmd(
 
 
 def regressions_cmd(
-    data: DataArg,
-    out: OutOpt,
-    which: Annotated[str, typer.Option(
-        "--which", help="Regressions, comma list: response_features, demographics.")] = "response_features,demographics",
-    turn: Annotated[str, typer.Option("--turn", help="Ratings used: 0 (opening turn) or all.")] = "0",
+    legacy: LegacyDataArg = None,
+    data: DataOpt = None,
+    out: OutOpt = None,
+    which: Annotated[list[str] | None, typer.Option(
+        "--which", parser=choice_list(REGRESSIONS), metavar="response_features|demographics[,...]",
+        help="Regressions (default: both).", show_default=False)] = None,
+    turn: Annotated[Turn, typer.Option("--turn", help="Ratings used: 0 (opening turn) or all.")] = Turn.opening,
     llms: Annotated[str | None, typer.Option(
         "--llms", help="Response features: restrict to these LLMs (comma list).", show_default=False)] = None,
     trim: Annotated[float | None, typer.Option(
@@ -218,27 +263,24 @@ def regressions_cmd(
     from ..comparators import ComparatorError, demographic_regression, response_feature_regression
     from ..rankings.outputs import write_regression
 
-    chosen = _list(which, "--which")
-    bad = [w for w in chosen if w not in ("response_features", "demographics")]
-    if bad:
-        abort(f"--which: unknown regression(s) {bad}; use response_features, demographics")
-    if turn not in ("0", "all"):
-        abort(f"--turn: use 0 or all, not {turn!r}")
+    folder, out = _prepare(data, legacy, out)
+    chosen = flatten(which) or list(REGRESSIONS)
     llm_list = _list(llms, "--llms") if llms else None
     if llm_list and any(m not in vocab.LLM_SHORT_NAMES for m in llm_list):
-        abort(f"--llms: unknown LLM(s) {[m for m in llm_list if m not in vocab.LLM_SHORT_NAMES]}")
-    prism = load_data_or_abort(data, strict=not lenient)
-    t = 0 if turn == "0" else None
+        usage_error(f"--llms: unknown LLM(s) {[m for m in llm_list if m not in vocab.LLM_SHORT_NAMES]}")
+    prism = load_data(folder, strict=not lenient)
+    t = 0 if turn is Turn.opening else None
     written = []
-    try:
-        if "response_features" in chosen:
-            table = response_feature_regression(prism, turn=t, llms=llm_list, max_length_quantile=trim)
-            written += write_regression(table, out, "response_features")
-            typer.echo(table.to_markdown())
-        if "demographics" in chosen:
-            table = demographic_regression(prism, turn=t)
-            written += write_regression(table, out, "demographics")
-            typer.echo(f"demographic regression: N = {table.n_obs:,}, R² = {table.r2:.3f}")
-    except ComparatorError as exc:
-        abort(str(exc))
+    with output_folder(out) as dest:
+        try:
+            if "response_features" in chosen:
+                table = response_feature_regression(prism, turn=t, llms=llm_list, max_length_quantile=trim)
+                written += write_regression(table, dest, "response_features")
+                typer.echo(table.to_markdown())
+            if "demographics" in chosen:
+                table = demographic_regression(prism, turn=t)
+                written += write_regression(table, dest, "demographics")
+                typer.echo(f"demographic regression: N = {table.n_obs:,}, R² = {table.r2:.3f}")
+        except ComparatorError as exc:
+            abort(str(exc))
     typer.echo(f"{len(written)} files in {out}")

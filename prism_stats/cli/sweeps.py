@@ -12,7 +12,8 @@ from pathlib import Path
 
 import typer
 
-from ._common import abort
+from ._common import abort, check_output, output_folder, usage_error
+from ._options import EXIT_CODES_EPILOG, EXIT_GATE
 
 # Each command imports what it needs inside its function: `prism-stats --help` starts in
 # ~0.2 s instead of ~5 s (the model layer loads PyMC).
@@ -20,19 +21,19 @@ from ._common import abort
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to *app*."""
-    app.command("sbc")(sbc_cmd)
-    app.command("sweep")(sweep_cmd)
+    app.command("sbc", epilog=EXIT_CODES_EPILOG)(sbc_cmd)
+    app.command("sweep", epilog=EXIT_CODES_EPILOG)(sweep_cmd)
 
 
 def _where(serial: bool, scheduler: str | None, workers: int) -> dict:
     if serial and scheduler:
-        abort("--serial and --scheduler exclude each other")
+        usage_error("--serial and --scheduler exclude each other")
     if serial:
         return {}
     if scheduler:
         return {"scheduler": scheduler}
     if workers < 1:
-        abort(f"--workers must be >= 1, got {workers}")
+        usage_error(f"--workers must be >= 1, got {workers}")
     return {"workers": workers}
 
 
@@ -44,33 +45,40 @@ def _priors(values: list[str] | None) -> dict[str, float]:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or key not in DEFAULT_PRIORS:
-            abort(f"--fit-prior expects KEY=VALUE with KEY one of {', '.join(DEFAULT_PRIORS)}; got {item!r}")
+            usage_error(f"--fit-prior expects KEY=VALUE with KEY one of {', '.join(DEFAULT_PRIORS)}; got {item!r}")
         try:
             out[key] = float(value)
         except ValueError:
-            abort(f"--fit-prior {key}: {value!r} is not a number")
+            usage_error(f"--fit-prior {key}: {value!r} is not a number")
     return out
 
 
 def sbc_cmd(
-    model: str = typer.Option("ratings", "--model", "-m", help="Spec name in models/ or a TOML path."),
-    replicates: int = typer.Option(100, "--replicates", "-n", help="Number of SBC replicates."),
-    participants: int = typer.Option(120, help="Participants of the synthetic PRISM design."),
-    data: Path | None = typer.Option(None, "--data", help="Use this release's design (its scores are ignored)."),
-    design_seed: int = typer.Option(20240422, help="Seed of the synthetic design."),
-    seed: int = typer.Option(20240422, help="Root seed of the replicates (SeedSequence)."),
-    chains: int = typer.Option(2, help="Chains per fit."),
-    draws: int = typer.Option(500, help="Draws per chain."),
-    tune: int = typer.Option(500, help="Tuning steps per chain."),
-    rank_draws: int = typer.Option(99, "--rank-draws", "-L", help="Posterior draws per rank (thinned); ranks 0..L."),
+    model: str = typer.Option("ratings", "--model", "-m", metavar="SPEC", help="Model spec: a name in models/ or a TOML path."),
+    replicates: int = typer.Option(100, "--replicates", "-n", min=1, help="Number of SBC replicates."),
+    participants: int = typer.Option(120, "--participants", min=10,
+                                     help="Participants of the synthetic PRISM design."),
+    data: Path | None = typer.Option(None, "--data", help="Use this release's design (its scores are ignored).",
+                                     show_default=False),
+    design_seed: int = typer.Option(20240422, "--design-seed", min=0, help="Seed of the synthetic design."),
+    seed: int = typer.Option(20240422, "--seed", min=0, help="Root seed of the replicates (SeedSequence)."),
+    chains: int = typer.Option(2, "--chains", min=1, help="Chains per fit."),
+    draws: int = typer.Option(500, "--draws", min=1, help="Draws per chain."),
+    tune: int = typer.Option(500, "--tune", min=1, help="Tuning steps per chain."),
+    rank_draws: int = typer.Option(99, "--rank-draws", "-L", min=1,
+                                   help="Posterior draws per rank (thinned); ranks 0..L."),
     fit_prior: list[str] | None = typer.Option(
-        None, "--fit-prior", help="KEY=VALUE prior scale of the fitting model only (mis-specification study); repeatable."),
-    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786); --out must be on a file system the workers share."),
-    workers: int = typer.Option(2, "--workers", help="Processes of the local Dask cluster."),
+        None, "--fit-prior", metavar="KEY=VALUE", help="KEY=VALUE prior scale of the fitting model only (mis-specification study); "
+        "repeatable.", show_default=False),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786); "
+                                         "--out must be on a file system the workers share.", show_default=False),
+    workers: int = typer.Option(2, "--workers", min=1, help="Processes of the local Dask cluster."),
     serial: bool = typer.Option(False, "--serial", help="Run in this process, without Dask."),
-    out: Path | None = typer.Option(None, "--out", help="Output folder (default sbc_<model>)."),
-    alpha: float = typer.Option(0.05, help="Family-wise error rate of the calibration test."),
-    retries: int = typer.Option(1, help="Extra attempts for a failing replicate."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default sbc_<model>).",
+                                    show_default=False),
+    alpha: float = typer.Option(0.05, "--alpha", min=1e-9, max=0.999999,
+                                help="Family-wise error rate of the calibration test."),
+    retries: int = typer.Option(1, "--retries", min=0, help="Extra attempts for a failing replicate."),
     strict: bool = typer.Option(False, "--strict", help="Exit 3 when the calibration test fails."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
@@ -83,36 +91,44 @@ def sbc_cmd(
     try:
         spec = load_spec(model)
     except SpecError as exc:
-        abort(str(exc))
+        usage_error(f"--model: {exc}")
     if out is None:
         suffix = "".join(f"_{k}{v:g}" for k, v in sorted(priors.items()))
         out = Path(f"sbc_{spec.name}{'_fit' + suffix if suffix else ''}")
+    if data is not None and not data.is_dir():
+        usage_error(f"--data {data}: does not exist" + (" (it is a file)" if data.exists() else ""))
+    check_output(out)
     where = _where(serial, scheduler, workers)
     typer.echo(f"SBC of {spec.name!r}: {replicates} replicates -> {out} "
                f"({'serial' if not where else where.get('scheduler') or f'{workers} local workers'})")
-    try:
-        result = run_sbc(spec, replicates, out=out, participants=participants, data=data,
-                         design_seed=design_seed, fit_priors=priors or None, seed=seed, chains=chains,
-                         draws=draws, tune=tune, n_draws=rank_draws, retries=retries, alpha=alpha,
-                         progress=progress, **where)
-    except (SbcError, ExecutionError, SpecError) as exc:
-        abort(str(exc))
+    # Resumable: finished replicates are kept as they come (no write set), but one writer only.
+    with output_folder(out, atomic=False):
+        try:
+            result = run_sbc(spec, replicates, out=out, participants=participants, data=data,
+                             design_seed=design_seed, fit_priors=priors or None, seed=seed, chains=chains,
+                             draws=draws, tune=tune, n_draws=rank_draws, retries=retries, alpha=alpha,
+                             progress=progress, **where)
+        except (SbcError, ExecutionError, SpecError) as exc:
+            abort(str(exc))
     typer.echo(str(result))
     typer.echo(f"wrote {out}/ranks.nc, calibration.csv, sbc_ecdf.png, sbc_pvalues.png")
     if result.missing:
         raise typer.Exit(1)
     if strict and not result.calibration.passed:
-        raise typer.Exit(3)
+        raise typer.Exit(EXIT_GATE)
 
 
 def sweep_cmd(
-    grid: Path = typer.Option(..., "--grid", help="Grid file (TOML; see models/grids/)."),
-    data: Path | None = typer.Option(None, "--data", help="Release folder (overrides the grid's [data])."),
-    out: Path | None = typer.Option(None, "--out", help="Output folder (default sweep_<grid name>)."),
-    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786); --out must be on a file system the workers share."),
-    workers: int = typer.Option(2, "--workers", help="Processes of the local Dask cluster."),
+    grid: Path = typer.Option(..., "--grid", help="Grid file (TOML; see models/grids/).", show_default=False),
+    data: Path | None = typer.Option(None, "--data", help="Release folder (overrides the grid's [data]).",
+                                     show_default=False),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default sweep_<grid name>).",
+                                    show_default=False),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address (tcp://host:8786); "
+                                         "--out must be on a file system the workers share.", show_default=False),
+    workers: int = typer.Option(2, "--workers", min=1, help="Processes of the local Dask cluster."),
     serial: bool = typer.Option(False, "--serial", help="Run in this process, without Dask."),
-    retries: int = typer.Option(1, help="Extra attempts for a failing fit."),
+    retries: int = typer.Option(1, "--retries", min=0, help="Extra attempts for a failing fit."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the grid points and fits, run nothing."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
 ) -> None:
@@ -120,10 +136,14 @@ def sweep_cmd(
     from ..sweeps.execution import ExecutionError
     from ..sweeps.sweep import GridError, load_grid, run_sweep
 
+    if not grid.is_file():
+        usage_error(f"--grid {grid}: " + ("is a folder" if grid.exists() else "does not exist"))
     try:
         parsed = load_grid(grid)
     except GridError as exc:
-        abort(str(exc))
+        usage_error(f"--grid: {exc}")
+    if data is not None and not data.is_dir():
+        usage_error(f"--data {data}: does not exist" + (" (it is a file)" if data.exists() else ""))
     out = out or Path(f"sweep_{parsed.name}")
     if dry_run:
         points = parsed.points("dry-run")
@@ -134,10 +154,12 @@ def sweep_cmd(
             typer.echo(f"  {p.id}  fit {p.fit_key}  {choices}")
         return
     where = _where(serial, scheduler, workers)
-    try:
-        result = run_sweep(parsed, out=out, data=data, retries=retries, progress=progress, **where)
-    except (GridError, ExecutionError) as exc:
-        abort(str(exc))
+    check_output(out)
+    with output_folder(out, atomic=False):  # resumable: finished points kept; one writer only
+        try:
+            result = run_sweep(parsed, out=out, data=data, retries=retries, progress=progress, **where)
+        except (GridError, ExecutionError) as exc:
+            abort(str(exc))
     typer.echo(str(result))
     typer.echo(f"wrote {out}/sweep.csv, points.csv, spec_curve.png")
     if result.missing:

@@ -1,6 +1,8 @@
 """``prism-stats topics``: dialogue diversity -- topics, who talks about what, neighbourhoods.
 
-Exit codes: 0 success, 2 bad options or inputs (a one-line message, no traceback).
+Exit codes: 0 success, 2 bad options or inputs (a missing release, assignments that do not
+fit the data, embeddings that are not installed), 1 invalid data or outputs that cannot be
+written; a one-line message, no traceback (see ``prism_stats.cli._options``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,16 @@ from typing import Annotated
 
 import typer
 
-from ._common import abort, load_data_or_abort
+from ._common import check_output, load_data, output_folder, usage_error
+from ._options import (
+    EXIT_CODES_EPILOG,
+    Correction,
+    DataOpt,
+    Embeddings,
+    LegacyDataArg,
+    data_folder,
+    merge_alias,
+)
 
 
 class StepDisplay:
@@ -53,34 +64,39 @@ class StepDisplay:
 
 
 def topics_cmd(
-    data: Annotated[Path, typer.Argument(help="Folder of the PRISM release files.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder (created if needed).",
-                                      show_default=False)],
-    embeddings: Annotated[str, typer.Option(
-        help="Prompt embeddings: tfidf (offline, default) or sentence-transformers (needs the "
-             "\\[topics] extra and a locally available model).")] = "tfidf",
+    legacy: LegacyDataArg = None,
+    data: DataOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder (created if needed).",
+                                             show_default=False)] = None,
+    embeddings: Annotated[Embeddings, typer.Option(
+        "--embeddings", help="Prompt embeddings: tfidf (offline) or sentence-transformers (needs the "
+        "[topics] extra and a locally available model).")] = Embeddings.tfidf,
     assignments: Annotated[Path | None, typer.Option(
-        help="CSV conversation -> topic (e.g. the study's released clusters): skip discovery.")]
-    = None,
+        "--assignments", exists=True, dir_okay=False,
+        help="CSV conversation -> topic (e.g. the study's released clusters): skip discovery.",
+        show_default=False)] = None,
     topic_labels: Annotated[Path | None, typer.Option(
-        help="CSV of the known topics (topic, topic_label) the assignments must use.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of UMAP, the SVD, the sampler and the "
-                                           "neighbourhood draws (the study used 42).")] = 42,
+        "--topic-labels", exists=True, dir_okay=False,
+        help="CSV of the known topics (topic, topic_label) the assignments must use.", show_default=False)] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of UMAP, the SVD, the sampler and the "
+                                                            "neighbourhood draws (the study used 42).")] = 42,
     sentence_model: Annotated[str | None, typer.Option(
-        help="Sentence-transformer model name or local folder (default all-mpnet-base-v2).")]
-    = None,
+        "--sentence-model", help="Sentence-transformer model name or local folder (default all-mpnet-base-v2).",
+        show_default=False)] = None,
     min_cluster_size: Annotated[int | None, typer.Option(
-        min=2, help="HDBSCAN minimum cluster size (default: 80 x prompts / 8,011, at least 10).")]
+        "--min-cluster-size", min=2,
+        help="HDBSCAN minimum cluster size (default: 80 x prompts / 8,011, at least 10).", show_default=False)]
     = None,
-    correction: Annotated[str, typer.Option(
-        help="Multiple-testing correction of the regressions: holm, bh, bonferroni or none.")]
-    = "holm",
-    alpha: Annotated[float, typer.Option(min=0.0, max=1.0, help="Significance level.")] = 0.01,
-    model: Annotated[bool, typer.Option("--model/--no-model",
-                                        help="Fit the hierarchical model.")] = True,
-    chains: Annotated[int, typer.Option(min=1, help="Chains of the hierarchical model.")] = 2,
-    draws: Annotated[int, typer.Option(min=10, help="Draws per chain.")] = 300,
-    tune: Annotated[int, typer.Option(min=10, help="Tuning steps per chain.")] = 300,
+    correction: Annotated[Correction, typer.Option(
+        "--correction", help="Multiple-testing correction of the regressions.")] = Correction.holm,
+    alpha: Annotated[float, typer.Option("--alpha", min=0.0, max=1.0, help="Significance level.")] = 0.01,
+    fit: Annotated[bool | None, typer.Option(
+        "--fit/--no-fit", help="Fit the hierarchical model (default: fit).", show_default=False)] = None,
+    model: Annotated[bool | None, typer.Option("--model/--no-model", hidden=True,
+                                               help="Old name of --fit/--no-fit.")] = None,
+    chains: Annotated[int, typer.Option("--chains", min=1, help="Chains of the hierarchical model.")] = 2,
+    draws: Annotated[int, typer.Option("--draws", min=10, help="Draws per chain.")] = 300,
+    tune: Annotated[int, typer.Option("--tune", min=10, help="Tuning steps per chain.")] = 300,
     neighbourhoods: Annotated[bool, typer.Option(
         "--neighbourhoods/--no-neighbourhoods", help="Near-duplicate neighbourhoods.")] = True,
     progress: Annotated[bool, typer.Option("--progress/--no-progress",
@@ -94,32 +110,36 @@ def topics_cmd(
     neighbourhoods, and writes OUT/*.csv, OUT/topics.json, OUT/tables/ and OUT/figures/.
     """
     from prism_stats.report.topics import write_topic_supplement
-    from prism_stats.topics import METHODS, TopicError, run_topic_analysis
+    from prism_stats.topics import TopicError, run_topic_analysis
 
-    if embeddings not in METHODS:
-        abort(f"--embeddings must be one of {', '.join(METHODS)}, not {embeddings!r}")
-    if correction not in ("holm", "bh", "bonferroni", "none"):
-        abort(f"--correction must be holm, bh, bonferroni or none, not {correction!r}")
+    folder = data_folder(data, legacy)
+    if out is None:
+        usage_error("--out: no output folder given")
     if topic_labels is not None and assignments is None:
-        abort("--topic-labels needs --assignments")
-    prism = load_data_or_abort(data)
+        usage_error("--topic-labels needs --assignments")
+    # --model/--no-model was this option's name; --model names a spec everywhere else
+    fit_model = merge_alias(fit, model, "--fit/--no-fit", "--model/--no-model")
+    check_output(out)
+    prism = load_data(folder)
     display = StepDisplay(progress)
     try:
-        result = run_topic_analysis(
-            prism, embeddings=embeddings, assignments=assignments, topic_labels=topic_labels,
-            seed=seed, sentence_model=sentence_model, min_cluster_size=min_cluster_size,
-            correction=None if correction == "none" else correction, alpha=alpha, model=model,
-            chains=chains, draws=draws, tune=tune, neighbourhoods=neighbourhoods,
-            progress=display)
-        display("writing tables and figures")
-        paths = result.save(out)
-        paths += write_topic_supplement(out, out)
-    except TopicError as exc:
+        with output_folder(out) as dest:  # locked from the start; results renamed in as one set
+            result = run_topic_analysis(
+                prism, embeddings=embeddings.value, assignments=assignments, topic_labels=topic_labels,
+                seed=seed, sentence_model=sentence_model, min_cluster_size=min_cluster_size,
+                correction=None if correction is Correction.none else correction.value, alpha=alpha,
+                model=True if fit_model is None else fit_model, chains=chains, draws=draws, tune=tune,
+                neighbourhoods=neighbourhoods, progress=display)
+            display("writing tables and figures")
+            paths = result.save(dest)
+        with output_folder(out) as dest:  # the tables and figures read the files written above
+            paths += write_topic_supplement(dest, dest)
+    except TopicError as exc:  # --assignments / --topic-labels / --embeddings unusable as given
         display.close()
-        abort(str(exc))
-    except OSError as exc:
+        usage_error(str(exc))
+    except BaseException:
         display.close()
-        abort(f"cannot write to {out}: {exc}")
+        raise
     total = display.close()
     s = result.assignments.summary()
     counts = result.lpm.counts().set_index("factor")
@@ -142,4 +162,4 @@ def topics_cmd(
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to *app*."""
-    app.command("topics")(topics_cmd)
+    app.command("topics", epilog=EXIT_CODES_EPILOG)(topics_cmd)

@@ -1,8 +1,8 @@
-"""CLI commands of the welfare stage.
+"""CLI commands of the welfare stage: ``juries`` (design-based) and ``welfare`` (model-based).
 
 ``juries``: the design-based reproduction of the original study's jury analysis
-(:mod:`prism_stats.welfare.juries`).  The model-based ``welfare`` command is added here
-next to it (see :func:`register`).
+(:mod:`prism_stats.welfare.juries`); ``welfare``: juries drawn from census pools and judged
+by a fitted run's posterior (:mod:`prism_stats.welfare.model_based`).
 """
 
 from __future__ import annotations
@@ -12,45 +12,38 @@ from typing import Annotated, Any
 
 import typer
 
-from ._common import abort
+from ._common import abort, check_output, load_run, output_folder, progress_steps, usage_error
+from ._options import (
+    EXIT_CODES_EPILOG,
+    TARGETS,
+    CountryList,
+    Harmonisation,
+    HarmonisationOpt,
+    LegacyDataArg,
+    LenientOpt,
+    PoolsOpt,
+    ProgressOpt,
+    RuleOpt,
+    RunArg,
+    SizesOpt,
+    SkewedSizesOpt,
+    choice_list,
+    data_folder,
+    default_countries,
+    flatten,
+)
 
 # Each command imports what it needs inside its function: `prism-stats --help` starts in
 # ~0.2 s instead of ~5 s (the model layer loads PyMC).
 
 _TABLE_SUFFIXES = (".parquet", ".csv")
+_DEFAULT_SIZES = [10, 20, 50, 100]
 
 
 def register(app: typer.Typer) -> None:
     """Add the welfare-stage commands to *app*."""
-    app.command("juries")(juries_cmd)
-    app.command("welfare")(welfare_cmd)
-
-
-def _split(
-    values: list[str] | None, name: str, allowed: tuple[Any, ...], cast: type = str
-) -> list[Any]:
-    """Repeatable and/or comma-separated option values, validated and de-duplicated."""
-    if not values:
-        return list(allowed)
-    out: list[Any] = []
-    for chunk in values:
-        for item in str(chunk).split(","):
-            item = item.strip()
-            if not item:
-                continue
-            try:
-                value = cast(item)
-            except ValueError:
-                abort(f"--{name}: {item!r} is not a valid {cast.__name__}")
-            if cast is str and value not in allowed:
-                abort(
-                    f"--{name}: unknown value {item!r}; choose from {', '.join(map(str, allowed))}"
-                )
-            if value not in out:
-                out.append(value)
-    if not out:
-        abort(f"--{name}: no value given")
-    return out
+    app.command("juries", epilog=EXIT_CODES_EPILOG)(juries_cmd)
+    app.command("welfare", epilog=EXIT_CODES_EPILOG)(welfare_cmd)
 
 
 def _find_table(folder: Path, stem: str) -> Path | None:
@@ -75,11 +68,12 @@ def load_jury_input(folder: Path, *, lenient: bool = False) -> Any:
 
     A folder holding ``participants`` and ``ratings`` tables (``.parquet`` or ``.csv``,
     columns of the ``PrismData`` contract) is read directly; anything else is treated
-    as a PRISM release folder and read with ``prism_stats.data.load_prism``.
+    as a PRISM release folder and read with ``prism_stats.data.load_prism`` (with
+    *lenient*, invalid rows are excluded and the exclusion report printed).
     """
     folder = Path(folder)
     if not folder.is_dir():
-        abort(f"{folder}: not a folder")
+        usage_error(f"--data {folder}: " + ("is a file, not a folder" if folder.exists() else "does not exist"))
     participants, ratings = _find_table(folder, "participants"), _find_table(folder, "ratings")
     if participants is not None and ratings is not None:
         from prism_stats._io import sha256_file, sha256_json
@@ -89,81 +83,47 @@ def load_jury_input(folder: Path, *, lenient: bool = False) -> Any:
             "ratings": _read_table(ratings),
             "data_hash": sha256_json([sha256_file(participants), sha256_file(ratings)]),
         }
-    from ._common import load_data_or_abort
+    from ._common import load_data
 
-    return load_data_or_abort(folder, strict=not lenient)
+    return load_data(folder, strict=not lenient)
 
 
 def juries_cmd(
-    data_dir: Annotated[
-        Path,
-        typer.Argument(
-            help="PRISM release folder, or a folder with participants/ratings tables (.parquet or .csv).",
-            show_default=False,
-        ),
-    ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.", show_default=False)],
-    country: Annotated[
-        list[str], typer.Option("--country", "-c", help="uk and/or us (repeatable or comma list).")
-    ],
-    sizes: Annotated[
-        str, typer.Option("--sizes", help="Representative jury sizes (comma list).")
-    ] = "10,20,50,100",
-    skewed_sizes: Annotated[
-        str, typer.Option("--skewed-sizes", help="Jury sizes of the skewed pools (comma list).")
-    ] = "100",
-    pools: Annotated[
-        str,
-        typer.Option("--pools", help="Rater pools: representative,male,white,over45 (comma list)."),
-    ] = "representative,male,white,over45",
-    rule: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--rule", "-r", help="mean, chosen and/or veto (repeatable or comma list; default all)."
-        ),
-    ] = None,
-    target: Annotated[
-        list[str] | None,
-        typer.Option("--target", help="all, nonmale, nonwhite and/or under45 (default all)."),
-    ] = None,
-    replicates: Annotated[
-        int, typer.Option("--replicates", "-n", min=1, help="Juries per scheme.")
-    ] = 1000,
-    seed: Annotated[
-        int, typer.Option("--seed", min=0, help="Random seed (recorded in the results).")
-    ] = 1,
-    imputed: Annotated[
-        bool,
-        typer.Option(
-            "--imputed", help="Complete the tables by chained-equations imputation first (11c)."
-        ),
-    ] = False,
-    legacy: Annotated[
-        bool,
-        typer.Option(
-            "--legacy-python-random",
-            help="Replay the original's random.seed/random.choices loop (exact reproduction needs "
-            "--country us,uk --rule mean,chosen and the defaults).",
-        ),
-    ] = False,
+    legacy: LegacyDataArg = None,
+    data: Annotated[Path | None, typer.Option(
+        "--data", help="PRISM release folder, or a folder with participants/ratings tables (.parquet or .csv).",
+        show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder.", show_default=False)] = None,
+    country: CountryList = None,
+    sizes: SizesOpt = None,
+    skewed_sizes: SkewedSizesOpt = None,
+    pools: PoolsOpt = None,
+    rule: RuleOpt = None,
+    target: Annotated[list[str] | None, typer.Option(
+        "--target", parser=choice_list(TARGETS), metavar="all|nonmale|nonwhite|under45[,...]",
+        help="Welfare targets (default: all four).", show_default=False)] = None,
+    replicates: Annotated[int, typer.Option("--replicates", "-n", min=1, help="Juries per scheme.")] = 1000,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed (recorded in the results).")] = 1,
+    imputed: Annotated[bool, typer.Option(
+        "--imputed", help="Complete the tables by chained-equations imputation first (11c).")] = False,
+    legacy_random: Annotated[bool, typer.Option(
+        "--legacy-python-random",
+        help="Replay the original's random.seed/random.choices loop (exact reproduction needs "
+        "--country us,uk --rule mean,chosen and the defaults).")] = False,
     plots: Annotated[bool, typer.Option("--plots", help="Also write PNG figures.")] = False,
-    lenient: Annotated[
-        bool,
-        typer.Option("--lenient", help="Release folders: exclude invalid rows instead of failing."),
-    ] = False,
+    lenient: LenientOpt = False,
+    progress: ProgressOpt = True,
 ) -> None:
     """Jury (welfare) analysis of the original study, design-based.
 
-    Writes, per country, welfare_<c>.nc (the dataset), welfare_<c>.csv (summary:
-    country, rule, pool, size, target, welfare_mean, welfare_q05, welfare_q95,
-    regret_mean, p_optimal), welfare_gaps_<c>.csv (exclusion gaps) and
-    welfare_fosd_<c>.csv (first-order stochastic dominance against rep_100).
+    Writes, per country (both unless --country), welfare_<c>.nc (the dataset),
+    welfare_<c>.csv (summary: country, rule, pool, size, target, welfare_mean,
+    welfare_q05, welfare_q95, regret_mean, p_optimal), welfare_gaps_<c>.csv (exclusion
+    gaps) and welfare_fosd_<c>.csv (first-order stochastic dominance against rep_100).
     """
-    from prism_stats.vocab import COUNTRIES_MRP
     from prism_stats.welfare import (
         POOLS,
         RULES,
-        TARGETS,
         JuryInputError,
         WelfareResultError,
         run_juries,
@@ -171,43 +131,37 @@ def juries_cmd(
         write_welfare,
     )
 
-    countries = _split(country, "country", COUNTRIES_MRP)
-    rules = _split(rule, "rule", RULES)
-    targets = _split(target, "target", TARGETS)
-    pool_list = _split([pools], "pools", POOLS)
-    size_list = _split([sizes], "sizes", (), cast=int)
-    skewed_list = _split([skewed_sizes], "skewed-sizes", (), cast=int)
-    if any(s < 1 for s in size_list + skewed_list):
-        abort("jury sizes must be >= 1")
-
-    data = load_jury_input(data_dir, lenient=lenient)
-    try:
-        ds = run_juries(
-            data,
-            countries,
-            rules=rules,
-            sizes=size_list,
-            pools=pool_list,
-            skewed_sizes=skewed_list,
-            targets=targets,
-            replicates=replicates,
-            seed=seed,
-            imputed=imputed,
-            legacy_python_random=legacy,
-        )
-    except (JuryInputError, WelfareResultError) as exc:
-        abort(str(exc), code=1)
-
+    folder = data_folder(data, legacy)
+    if out is None:
+        usage_error("--out: no output folder given")
+    countries = default_countries(country)
+    rules = flatten(rule) or list(RULES)
+    targets = flatten(target) or list(TARGETS)
+    pool_list = flatten(pools) or list(POOLS)
+    size_list = flatten(sizes) or list(_DEFAULT_SIZES)
+    skewed_list = flatten(skewed_sizes) or [100]
+    check_output(out)
+    tables = load_jury_input(folder, lenient=lenient)
     written: list[Path] = []
-    for c in countries:
-        written += list(write_welfare(ds, out, c).values())
-        if plots:
-            written += _write_plots(ds, out, c)
+    # Locked from the start: a second writer of --out fails at once, not after the juries.
+    with output_folder(out) as dest:
+        with progress_steps(1, enabled=progress) as step:
+            step(f"juries {', '.join(c.upper() for c in countries)}: {len(rules)} rule(s) x {replicates} juries")
+            try:
+                ds = run_juries(tables, countries, rules=rules, sizes=size_list, pools=pool_list,
+                                skewed_sizes=skewed_list, targets=targets, replicates=replicates,
+                                seed=seed, imputed=imputed, legacy_python_random=legacy_random)
+            except (JuryInputError, WelfareResultError) as exc:
+                abort(str(exc))
+        for c in countries:
+            written += list(write_welfare(ds, dest, c).values())
+            if plots:
+                written += _write_plots(ds, dest, c)
     summary = summarise_welfare(ds)
     typer.echo(
         f"juries: {', '.join(countries)}; rules {', '.join(rules)}; {ds.sizes['scheme']} schemes x "
         f"{replicates} replicates; seed {ds.attrs['seed']}{'; imputed' if imputed else ''}"
-        f"{'; legacy python random' if legacy else ''}"
+        f"{'; legacy python random' if legacy_random else ''}"
     )
     best = summary[(summary["target"] == targets[0])][
         ["country", "rule", "pool", "size", "welfare_mean", "p_optimal"]
@@ -218,94 +172,93 @@ def juries_cmd(
 
 
 def welfare_cmd(
-    run: Annotated[Path, typer.Argument(help="Run folder of a fitted rating model.", show_default=False)],
-    country: Annotated[str, typer.Option("--country", "-c", help="uk or us.")],
-    sizes: Annotated[str, typer.Option("--sizes", help="Representative jury sizes (comma list).")] = "10,20,50,100",
-    skewed_sizes: Annotated[
-        str, typer.Option("--skewed-sizes", help="Jury sizes of the skewed pools (comma list).")
-    ] = "100",
-    pools: Annotated[
-        str, typer.Option("--pools", help="Rater pools: representative,male,white,over45 (comma list).")
-    ] = "representative,male,white,over45",
-    rule: Annotated[
-        list[str] | None,
-        typer.Option("--rule", "-r", help="mean, chosen and/or veto (repeatable or comma list; default all)."),
-    ] = None,
+    run: RunArg,
+    country: CountryList = None,
+    sizes: SizesOpt = None,
+    skewed_sizes: SkewedSizesOpt = None,
+    pools: PoolsOpt = None,
+    rule: RuleOpt = None,
     replicates: Annotated[int, typer.Option("--replicates", "-n", min=1, help="Juries per scheme.")] = 1000,
-    draws: Annotated[
-        int, typer.Option("--draws", min=1, help="Posterior draws used (evenly thinned).")
-    ] = 200,
+    draws: Annotated[int, typer.Option("--draws", min=1, help="Posterior draws used (evenly thinned).")] = 200,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
-    harmonisation: Annotated[str, typer.Option(help="Census harmonisation (default or original).")] = "default",
+    harmonisation: HarmonisationOpt = Harmonisation.default,
     plots: Annotated[bool, typer.Option("--plots", help="Also write PNG figures.")] = False,
+    progress: ProgressOpt = True,
 ) -> None:
     """Model-based welfare: juries drawn from census pools, judged by the posterior.
 
-    Writes RUN/welfare_<c>.nc (chosen LLM, welfare and regret per posterior draw x jury
-    replicate), RUN/welfare_<c>.csv (country, rule, pool, size, target, welfare_mean,
-    welfare_q05, welfare_q95, regret_mean, p_optimal), RUN/welfare_gaps_<c>.csv (gaps
-    between single juries), RUN/welfare_expected_gaps_<c>.csv (posterior of the expected
-    exclusion gap) and RUN/welfare_fosd_<c>.csv.
+    Writes, per country (both unless --country), RUN/welfare_<c>.nc (chosen LLM, welfare
+    and regret per posterior draw x jury replicate), RUN/welfare_<c>.csv (country, rule,
+    pool, size, target, welfare_mean, welfare_q05, welfare_q95, regret_mean, p_optimal,
+    converged), RUN/welfare_gaps_<c>.csv (gaps between single juries),
+    RUN/welfare_expected_gaps_<c>.csv (posterior of the expected exclusion gap) and
+    RUN/welfare_fosd_<c>.csv. Results of a run that failed its convergence gate are
+    marked converged = False.
     """
     from prism_stats._io import atomic_path
-    from prism_stats.vocab import COUNTRIES_MRP
     from prism_stats.welfare import (
         POOLS,
         RULES,
         WelfareResultError,
+        mark_converged,
         summarise_welfare,
         write_welfare,
     )
     from prism_stats.welfare.model_based import expected_gaps, model_welfare
 
-    from ._common import load_run_or_abort
-
-    (c,) = _split([country], "country", COUNTRIES_MRP)
-    rules = _split(rule, "rule", RULES)
-    pool_list = _split([pools], "pools", POOLS)
-    size_list = _split([sizes], "sizes", (), cast=int)
-    skewed_list = _split([skewed_sizes], "skewed-sizes", (), cast=int)
-    if any(x < 1 for x in size_list + skewed_list):
-        abort("jury sizes must be >= 1")
-    r = load_run_or_abort(run)
-    try:
-        ds = model_welfare(r, c, rules=rules, sizes=size_list, pools=pool_list,
-                           skewed_sizes=skewed_list, replicates=replicates, draws=draws, seed=seed,
-                           harmonisation=harmonisation)
-    except WelfareResultError as exc:
-        abort(str(exc), code=1)
-    written = list(write_welfare(ds, run, c).values())
-    gaps = run / f"welfare_expected_gaps_{c}.csv"
-    with atomic_path(gaps) as tmp:
-        expected_gaps(ds).to_csv(tmp, index=False)
-    written.append(gaps)
-    if plots:
-        written += _write_plots(ds, run, c)
-    summary = summarise_welfare(ds)
-    typer.echo(f"model-based welfare ({c}): rules {', '.join(rules)}; {ds.sizes['scheme']} schemes x "
-               f"{replicates} juries x {ds.attrs.get('n_draws')} posterior draws; seed {seed}")
-    typer.echo(summary.loc[summary["target"] == "all", ["rule", "pool", "size", "welfare_mean",
-                                                         "regret_mean", "p_optimal"]]
-               .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    countries = default_countries(country)
+    rules = flatten(rule) or list(RULES)
+    pool_list = flatten(pools) or list(POOLS)
+    size_list = flatten(sizes) or list(_DEFAULT_SIZES)
+    skewed_list = flatten(skewed_sizes) or [100]
+    r = load_run(run)
+    check_output(run, "RUN")
+    converged = r.converged
+    if not converged:
+        typer.echo("note: the run failed its convergence gate; the results are marked converged = False",
+                   err=True)
+    results = {}
+    written: list[Path] = []
+    with output_folder(run, "RUN") as folder:
+        with progress_steps(len(countries), enabled=progress) as step:
+            for c in countries:
+                step(f"model-based welfare {c.upper()}: {len(rules)} rule(s) x {replicates} juries x {draws} draws")
+                try:
+                    ds = model_welfare(r, c, rules=rules, sizes=size_list, pools=pool_list,
+                                       skewed_sizes=skewed_list, replicates=replicates, draws=draws,
+                                       seed=seed, harmonisation=harmonisation.value)
+                except WelfareResultError as exc:
+                    abort(str(exc))
+                ds.attrs["converged"] = int(converged)
+                results[c] = ds
+        for c, ds in results.items():
+            written += list(write_welfare(ds, folder, c).values())
+            gaps = folder / f"welfare_expected_gaps_{c}.csv"
+            with atomic_path(gaps) as tmp:
+                mark_converged(expected_gaps(ds), ds).to_csv(tmp, index=False)
+            written.append(gaps)
+            if plots:
+                written += _write_plots(ds, folder, c)
+    for c, ds in results.items():
+        summary = summarise_welfare(ds)
+        typer.echo(f"model-based welfare ({c}): rules {', '.join(rules)}; {ds.sizes['scheme']} schemes x "
+                   f"{replicates} juries x {ds.attrs.get('n_draws')} posterior draws; seed {seed}")
+        typer.echo(summary.loc[summary["target"] == "all", ["rule", "pool", "size", "welfare_mean",
+                                                             "regret_mean", "p_optimal"]]
+                   .to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     for path in written:
         typer.echo(f"wrote {path}")
 
 
 def _write_plots(ds: Any, out: Path, country: str) -> list[Path]:
-    from prism_stats._io import atomic_path
+    from prism_stats._io import save_figure
     from prism_stats.welfare import plot_exclusion_gaps, plot_welfare_distributions
 
     paths = []
     for rule in ds["rule"].values:
         fig = plot_welfare_distributions(ds, country, str(rule))
-        path = out / f"welfare_{country}_{rule}.png"
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=150, format="png")
-        paths.append(path)
+        paths += save_figure(fig, out, f"welfare_{country}_{rule}", formats=("png",), dpi=150)
     if any(p != "representative" for p in ds["pool"].values):
         fig = plot_exclusion_gaps(ds.sel(country=[country]))
-        path = out / f"welfare_gaps_{country}.png"
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=150, format="png")
-        paths.append(path)
+        paths += save_figure(fig, out, f"welfare_gaps_{country}", formats=("png",), dpi=150)
     return paths

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,6 +156,7 @@ def comparison_table(
     replicates: int = 500,
     seed: np.random.Generator | np.random.SeedSequence | int | None = None,
     llms: Sequence[str] = vocab.LLM_SHORT_NAMES,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Comparison:
     """Per-LLM raw, REP, raked and MRP means of one country, their ranks and agreement.
 
@@ -177,6 +178,9 @@ def comparison_table(
     se, replicates, seed
         Standard errors of the raw, REP and raked means (see
         :func:`prism_stats.weights.weighted_llm_estimates`).
+    progress
+        ``progress(done, total)`` after each bootstrap replicate (``se="bootstrap"``),
+        counted over the three estimators.
 
     Notes
     -----
@@ -203,9 +207,13 @@ def comparison_table(
             f"{iso} (e.g. {sorted(outsiders)[:3]}): were the weights computed for {country}?"
         )
     kwargs = {"turn": turn, "se": se, "replicates": replicates, "seed": seed, "llms": llms}
-    raw = weighted_llm_estimates(ratings, _unit_weights(residents), **kwargs)
-    rep_est = weighted_llm_estimates(ratings, _unit_weights(rep), **kwargs)
-    raked = weighted_llm_estimates(ratings, weighting, **kwargs)
+
+    def step(i: int) -> Callable[[int], None] | None:
+        return None if progress is None else (lambda k: progress(i * replicates + k, 3 * replicates))
+
+    raw = weighted_llm_estimates(ratings, _unit_weights(residents), progress=step(0), **kwargs)
+    rep_est = weighted_llm_estimates(ratings, _unit_weights(rep), progress=step(1), **kwargs)
+    raked = weighted_llm_estimates(ratings, weighting, progress=step(2), **kwargs)
 
     table = pd.DataFrame(index=pd.Index(list(llms), name="llm"))
     table["n_ratings"] = raw["n_ratings"]
@@ -228,6 +236,9 @@ def comparison_table(
         table["mrp_mean"] = ps["mean"].reindex(table.index).astype(float)
         table["mrp_q05"] = ps["q05"].reindex(table.index).astype(float)
         table["mrp_q95"] = ps["q95"].reindex(table.index).astype(float)
+        if "converged" in ps and ps["converged"].notna().any():
+            # MRP from a fit that failed its convergence gate stays marked as such.
+            table["mrp_converged"] = bool(ps["converged"].astype(str).str.lower().eq("true").all())
     else:
         table["mrp_mean"] = table["mrp_q05"] = table["mrp_q95"] = np.nan
     for e in ESTIMATORS:
@@ -279,8 +290,11 @@ def comparison_tables(compare: Mapping[str, pd.DataFrame],
         })
         w = (weights or {}).get(c, {}).get("weighting", {})
         extra = ""
+        if "mrp_converged" in t and not t["mrp_converged"].astype(str).str.lower().eq("true").all():
+            extra += (" MRP column from an unconverged fit (the convergence gate failed): "
+                      "provisional.")
         if w:
-            extra = (f" Raking margins: {', '.join(w.get('margins', []))}; n = {w.get('n')}, Kish "
+            extra += (f" Raking margins: {', '.join(w.get('margins', []))}; n = {w.get('n')}, Kish "
                      f"design effect {float(w.get('kish_deff', float('nan'))):.2f}.")
         tables.append(Table(
             f"compare_{c}", f"Raw vs REP vs raked vs MRP, {c.upper()}",
@@ -324,6 +338,7 @@ def write_country_comparison(
     se: str = "linearisation",
     replicates: int = 500,
     seed: int = 20240101,
+    progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Comparison, WeightingResult, list[Path]]:
     """Rake a country's residents, build its comparison table and write every output.
 
@@ -336,11 +351,13 @@ def write_country_comparison(
     weighting = default_participant_weights(data.participants, country,
                                             harmonisation=harmonisation, bounds=bounds)
     comparison = comparison_table(data, country, weighting=weighting, poststrat=poststrat, se=se,
-                                  replicates=replicates, seed=seed)
+                                  replicates=replicates, seed=seed, progress=progress)
     written = [Path(p) for p in comparison.write(out_dir)]
     written.append(write_json_atomic(out_dir / f"compare_{country}_weights.json", {
         "weighting": comparison.weighting, "notes": comparison.notes,
-        "harmonisation": harmonisation, "data_hash": getattr(data, "data_hash", None)}))
+        "harmonisation": harmonisation, "data_hash": getattr(data, "data_hash", None),
+        "mrp_converged": (bool(comparison.table["mrp_converged"].all())
+                          if "mrp_converged" in comparison.table else None)}))
     written.append(write_text_atomic(out_dir / f"compare_{country}_balance.csv",
                                      weighting.balance.to_csv(index=False)))
     return comparison, weighting, written

@@ -68,7 +68,7 @@ def how_to_obtain(missing: Iterable[str] = (), folder: str | os.PathLike[str] | 
         ),
         "    or load_prism(hub=True) (needs `pip install huggingface_hub` and a network);",
         f"  - the authors' GitHub repository: {schema.GITHUB_URL} (folder data/).",
-        "Then pass the folder: load_prism('prism') or `prism-stats data validate prism`.",
+        "Then pass the folder: load_prism('prism') or `prism-stats data validate --data prism`.",
         "Without the real data, `prism-stats synth` writes a synthetic release in the same schema.",
     ]
     return "\n".join(lines)

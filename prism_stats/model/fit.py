@@ -30,12 +30,12 @@ import xarray as xr
 
 from .. import __version__
 from .._compat import renamed_kwargs
-from .._io import atomic_path, now_iso, package_versions, write_json_atomic
+from .._io import atomic_path, now_iso, package_versions, sha256_file, write_json_atomic, write_set
 from .convergence import diagnose
 from .design import Design, build_design
 from .rating import build_model, draw_participant_effects, participant_loglik
 from .runtree import PRIOR_DRAWS, RUN_FORMAT, build_tree, missing_groups, tree_format, upgrade_tree
-from .spec import ModelSpec, load_spec
+from .spec import ModelSpec, SpecError, load_spec
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,23 @@ class Run:
         """The release folder the run was fitted on, when known."""
         return (self.meta.get("data") or {}).get("folder")
 
+    @property
+    def converged(self) -> bool:
+        """Whether the run passes the convergence gate (``diagnostics.json`` when saved).
+
+        Downstream results (MRP, welfare, comparisons, the supplement) carry this flag,
+        so a result from an unconverged fit is always marked as such.
+        """
+        if self.folder is not None:
+            try:
+                verdict = json.loads((Path(self.folder) / DIAGNOSTICS_FILE).read_text()).get("passed")
+            except (OSError, ValueError, AttributeError):
+                verdict = None
+            if isinstance(verdict, bool):
+                return verdict
+        return bool(diagnose(self).passed)
+
+
     def require(self, *groups: str) -> None:
         """Raise :class:`RunError` (asking for a refit) unless the run has every group."""
         missing = [g for g in groups if g not in self.idata.children]
@@ -127,13 +144,24 @@ class Run:
 
     # -- files -------------------------------------------------------------------------------
     def save(self, folder: str | Path) -> Path:
-        """Write the run folder atomically (file by file) and return its path."""
+        """Write the run folder as one set (all files renamed into place at the end).
+
+        ``run.json`` records the SHA-256 of ``posterior.nc`` (``posterior_sha256``), so
+        that :meth:`load` can tell a damaged or swapped posterior from the right one.
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(folder / POSTERIOR_FILE) as tmp:
-            self.idata.to_netcdf(tmp, engine="h5netcdf")
-        write_json_atomic(folder / DIAGNOSTICS_FILE, diagnose(self).to_dict())
-        write_json_atomic(folder / META_FILE, self.meta)
+        with write_set():
+            with atomic_path(folder / POSTERIOR_FILE) as tmp:
+                self.idata.to_netcdf(tmp, engine="h5netcdf")
+                self.meta["posterior_sha256"] = sha256_file(tmp)
+            try:
+                diagnostics = diagnose(self).to_dict()
+            except Exception as exc:  # noqa: BLE001 - never lose a finished fit to its diagnostics
+                diagnostics = {"passed": False, "failures": [f"diagnostics failed: {exc}"],
+                               "error": f"{type(exc).__name__}: {exc}"}
+            write_json_atomic(folder / DIAGNOSTICS_FILE, diagnostics)
+            write_json_atomic(folder / META_FILE, self.meta)
         self.folder = folder
         return folder
 
@@ -144,21 +172,40 @@ class Run:
         Folders written by earlier versions (run format 1) are upgraded in memory where
         the stored data allow it; groups that need a refit are listed in
         ``meta["missing_groups"]`` and :meth:`require` names them.
+
+        Raises
+        ------
+        RunError
+            The folder is missing, incomplete, damaged, or its ``posterior.nc`` is not
+            the one its ``run.json`` recorded; the message names the file and the problem.
         """
         folder = Path(folder)
+        if not folder.is_dir():
+            raise RunError(f"run folder {str(folder)!r} does not exist or is not a folder")
         missing = [f for f in (POSTERIOR_FILE, META_FILE) if not (folder / f).exists()]
         if missing:
             raise RunError(f"{folder} is not a complete run folder (missing {', '.join(missing)}); "
                            "fit one with `prism-stats fit`")
-        meta = json.loads((folder / META_FILE).read_text())
+        meta = _read_meta(folder / META_FILE)
+        post = folder / POSTERIOR_FILE
+        recorded = meta.get("posterior_sha256")
+        if recorded and sha256_file(post) != recorded:
+            raise RunError(f"{post} does not belong to this run: its content hash differs from the "
+                           f"one {META_FILE} recorded (replaced by another run's posterior, or "
+                           "damaged); refit with `prism-stats fit`")
         try:
-            with xr.open_datatree(folder / POSTERIOR_FILE, engine="h5netcdf") as stored:
+            with xr.open_datatree(post, engine="h5netcdf") as stored:
                 idata = stored.load()  # in memory; the file is closed (and can be replaced)
-            spec = ModelSpec.from_dict(meta["spec"], source=str(folder / META_FILE))
             design = Design.from_dataset(idata["constant_data"].to_dataset())
-        except (OSError, KeyError, ValueError) as exc:
-            raise RunError(f"{folder / POSTERIOR_FILE} cannot be read as a run "
-                           f"({type(exc).__name__}: {exc}); refit it with `prism-stats fit`") from None
+            idata["posterior"]  # noqa: B018 - a posterior group must be there
+        except Exception as exc:  # noqa: BLE001 - h5py/netCDF raise many kinds; one clear message
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise RunError(f"{post} is damaged or not a prism-stats posterior ({reason})") from None
+        try:
+            spec = ModelSpec.from_dict(meta["spec"], source=str(folder / META_FILE))
+        except Exception as exc:  # noqa: BLE001 - any malformed spec entry is a damaged run.json
+            raise RunError(f"{folder / META_FILE}: its 'spec' entry is not a valid model spec "
+                           f"({exc})") from None
         if tree_format(idata) < RUN_FORMAT:
             idata = upgrade_tree(idata, design)
             meta["upgraded_from_format"] = 1
@@ -168,9 +215,33 @@ class Run:
         return cls(spec=spec, design=design, idata=idata, meta=meta, folder=folder)
 
 
+def _read_meta(path: Path) -> dict[str, Any]:
+    """``run.json`` as a dict with a ``spec`` entry, or :class:`RunError` saying what is wrong."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunError(f"{path} is damaged: not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise RunError(f"{path} cannot be read ({exc.strerror or exc})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("spec"), dict):
+        raise RunError(f"{path} has no 'spec' entry: not written by `prism-stats fit`, or damaged")
+    return meta
+
+
+#: The samplers :func:`sample_model` knows.
+SAMPLERS: tuple[str, ...] = ("nutpie", "pymc")
+
+
 def _sampler_settings(spec: ModelSpec, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The spec's ``[sampling]`` table with *overrides*, checked before any work is done."""
     settings = dict(spec.sampling)
     settings.update({k: v for k, v in overrides.items() if v is not None})
+    if settings.get("sampler") not in SAMPLERS:
+        raise SpecError(f"sampler must be one of {', '.join(SAMPLERS)}, got {settings.get('sampler')!r}")
+    for key, low in (("chains", 1), ("draws", 1), ("tune", 0), ("seed", 0)):
+        value = settings.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise SpecError(f"sampling {key} must be an integer >= {low}, got {value!r}")
     return settings
 
 

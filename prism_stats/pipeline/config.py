@@ -20,6 +20,9 @@ Example (``configs/run.toml`` in the repository)::
     tune = 1000
     seed = 20240422
 
+    [run]
+    allow_unconverged = false # true: go on after a failed convergence gate (results marked)
+
     countries = ["uk", "us"]  # (top level) post-stratification / welfare / compare countries
 
 Each stage's fingerprint hashes the sections it uses (:meth:`PipelineConfig.section`),
@@ -66,12 +69,19 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "seed": None,
         "target_accept": None,
     },
+    "run": {
+        # false: stop before MRP and welfare (exit 3) when the convergence gate fails;
+        # true: go on, and mark every downstream result as from an unconverged fit.
+        "allow_unconverged": False,
+    },
     "diagnostics": {
         "ppc_draws": 200,
         "seed": 0,
         "loo": True,
         "crosscheck": True,  # statsmodels MixedLM beside the Bayesian LLM effects
-        "strict": False,  # stop the pipeline (exit 3) when the convergence gate fails
+        # Deprecated (ignored): the pipeline now stops on a failed gate unless
+        # [run] allow_unconverged = true. Kept so that older files still load.
+        "strict": None,
     },
     "poststrat": {
         "harmonisation": "default",
@@ -139,7 +149,7 @@ RENAMED: dict[tuple[str, str], str] = {("compare", "n_boot"): "replicates"}
 TOP_LEVEL: dict[str, Any] = {"countries": ["uk", "us"]}
 
 #: Keys that do not change results (left out of fingerprints).
-_UNHASHED: dict[str, tuple[str, ...]] = {"data": ("folder",)}
+_UNHASHED: dict[str, tuple[str, ...]] = {"data": ("folder",), "diagnostics": ("strict",)}
 
 _CHOICES: dict[tuple[str, str], tuple[Any, ...]] = {
     ("sampling", "sampler"): ("nutpie", "pymc", None),
@@ -148,6 +158,14 @@ _CHOICES: dict[tuple[str, str], tuple[Any, ...]] = {
     ("topics", "embeddings"): ("tfidf", "sentence-transformers"),
     ("topics", "correction"): ("holm", "bh", "bonferroni", "none"),
 }
+
+
+def _country(value: Any) -> Any:
+    """The code of an accepted country spelling; anything else unchanged (validate names it)."""
+    try:
+        return vocab.mrp_country(value) if isinstance(value, str) else value
+    except ValueError:
+        return value
 
 
 def _merge(base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
@@ -210,8 +228,9 @@ class PipelineConfig:
                 and not Path(spec).is_absolute()):
             sections["model"]["spec"] = str((Path(base_dir) / spec).resolve())
         countries = raw.get("countries", TOP_LEVEL["countries"])
-        return cls(sections=sections, countries=list(countries) if isinstance(countries, list)
-                   else countries, source=source)
+        if isinstance(countries, list):  # "UK", "GBR" and "uk" alike
+            countries = [_country(c) for c in countries]
+        return cls(sections=sections, countries=countries, source=source)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> PipelineConfig:
@@ -276,8 +295,10 @@ class PipelineConfig:
                 fail(f"rankings.{key} must be a non-negative integer, got {r[key]!r}")
         if not isinstance(r["by"], list) or not all(isinstance(b, str) and b for b in r["by"]):
             fail(f"rankings.by must be a list of grouping names, got {r['by']!r}")
+        if s["diagnostics"]["strict"] is not None and not isinstance(s["diagnostics"]["strict"], bool):
+            fail(f"diagnostics.strict must be true or false, got {s['diagnostics']['strict']!r}")
         for sec, key in (("data", "strict"), ("diagnostics", "loo"), ("diagnostics", "crosscheck"),
-                         ("diagnostics", "strict"), ("welfare", "imputed"), ("rankings", "enabled"),
+                         ("run", "allow_unconverged"), ("welfare", "imputed"), ("rankings", "enabled"),
                          ("rankings", "choice_model"), ("rankings", "stated_model"),
                          ("topics", "enabled"), ("topics", "model"), ("topics", "neighbourhoods")):
             if not isinstance(s[sec][key], bool):

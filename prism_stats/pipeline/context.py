@@ -102,10 +102,16 @@ class Reporter(Protocol):
     def stage_done(self, index: int, total: int, stage: Stage, record: Mapping[str, Any]) -> None: ...
     def stage_failed(self, index: int, total: int, stage: Stage, message: str) -> None: ...
     def note(self, message: str) -> None: ...
+    # Optional: ``stage_interrupted(index, total, stage)`` (Ctrl-C or SIGTERM during a stage).
 
 
 class ConsoleReporter:
-    """Prints one line per stage event (rich markup when rich is available).
+    """Prints one line per stage event, with a progress bar of the stages on a terminal.
+
+    Messages are printed as written (rich markup is applied to the fixed parts only, so
+    a hint such as ``set [data] strict = false`` keeps its brackets). On a terminal a
+    transient bar shows the stage count and the running stage's elapsed time, except
+    while the fit samples (the sampler draws its own bar).
 
     Parameters
     ----------
@@ -114,6 +120,9 @@ class ConsoleReporter:
     console : rich.console.Console, optional
         Where to print (default: a console on stdout).
     """
+
+    #: Stages that draw their own progress bar (no stage bar while they run).
+    OWN_PROGRESS = ("fit",)
 
     def __init__(self, quiet: bool = False, console: Any = None) -> None:
         self.quiet = quiet
@@ -125,6 +134,7 @@ class ConsoleReporter:
             except ImportError:  # rich is a dependency; plain print is the fallback
                 console = None
         self.console = console
+        self._bar: Any = None
 
     def _print(self, text: str, plain: str | None = None) -> None:
         if self.quiet:
@@ -134,28 +144,63 @@ class ConsoleReporter:
         else:
             print(plain if plain is not None else text, flush=True)
 
+    @staticmethod
+    def _esc(text: str) -> str:
+        try:
+            from rich.markup import escape
+        except ImportError:
+            return text
+        return escape(str(text))
+
+    def _start_bar(self, index: int, total: int, stage: Stage) -> None:
+        if self.quiet or self.console is None or not self.console.is_terminal:
+            return
+        if stage.name in self.OWN_PROGRESS:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+        from rich.progress import TimeElapsedColumn
+
+        self._bar = Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(),
+                             MofNCompleteColumn(), TimeElapsedColumn(), console=self.console,
+                             transient=True)
+        self._bar.start()
+        self._bar.add_task(stage.name, total=total, completed=index - 1)
+
+    def _stop_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
     def stage_start(self, index: int, total: int, stage: Stage) -> None:
         desc = f" - {stage.description}" if stage.description else ""
-        self._print(f"[bold][{index}/{total}][/bold] {stage.name}{desc} ...",
+        self._print(f"[bold]\\[{index}/{total}][/bold] {self._esc(stage.name + desc)} ...",
                     f"[{index}/{total}] {stage.name}{desc} ...")
+        self._start_bar(index, total, stage)
 
     def stage_reused(self, index: int, total: int, stage: Stage, record: Mapping[str, Any]) -> None:
-        self._print(f"[dim][{index}/{total}] {stage.name}: unchanged, reused "
-                    f"(finished {record.get('finished_at', '?')})[/dim]",
+        self._print(f"[dim]\\[{index}/{total}] {self._esc(stage.name)}: unchanged, reused "
+                    f"(finished {self._esc(record.get('finished_at', '?'))})[/dim]",
                     f"[{index}/{total}] {stage.name}: unchanged, reused")
 
     def stage_done(self, index: int, total: int, stage: Stage, record: Mapping[str, Any]) -> None:
+        self._stop_bar()
         n = len(record.get("outputs", []))
-        self._print(f"[green][{index}/{total}] {stage.name}: done[/green] in "
+        self._print(f"[green]\\[{index}/{total}] {self._esc(stage.name)}: done[/green] in "
                     f"{record.get('duration_s', 0):.1f} s ({n} output{'s' if n != 1 else ''})",
                     f"[{index}/{total}] {stage.name}: done in {record.get('duration_s', 0):.1f} s")
 
     def stage_failed(self, index: int, total: int, stage: Stage, message: str) -> None:
-        self._print(f"[red][{index}/{total}] {stage.name}: failed[/red] - {message}",
+        self._stop_bar()
+        self._print(f"[red]\\[{index}/{total}] {self._esc(stage.name)}: failed[/red] - {self._esc(message)}",
                     f"[{index}/{total}] {stage.name}: failed - {message}")
 
+    def stage_interrupted(self, index: int, total: int, stage: Stage) -> None:
+        self._stop_bar()
+        self._print(f"[red]\\[{index}/{total}] {self._esc(stage.name)}: interrupted[/red]",
+                    f"[{index}/{total}] {stage.name}: interrupted")
+
     def note(self, message: str) -> None:
-        self._print(f"  {message}", f"  {message}")
+        self._print(f"  {self._esc(message)}", f"  {message}")
 
 
 # --- context ---------------------------------------------------------------------------------

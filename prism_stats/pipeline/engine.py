@@ -45,7 +45,10 @@ from .._io import (
     MANIFEST_FILE,
     MANIFEST_KIND,
     MANIFEST_SCHEMA,
+    FolderLockedError,
+    folder_lock,
     now_iso,
+    remove_partial_files,
     read_manifest,
     sha256_json,
     write_json_atomic,
@@ -93,31 +96,17 @@ def _new_manifest() -> dict[str, Any]:
             "updated_at": now_iso(), "stages": {}, "invocations": []}
 
 
+class PipelineLocked(PipelineError):
+    """Another pipeline is writing the output folder."""
+
+
 @contextlib.contextmanager
 def _lock(out: Path, wait: bool) -> Iterator[None]:
     try:
-        import fcntl
-    except ImportError:  # no advisory locks (Windows): run unlocked
-        yield
-        return
-    path = out / LOCK_FILE
-    with open(path, "a+", encoding="utf-8") as handle:
-        flags = fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
-        try:
-            fcntl.flock(handle, flags)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise PipelineError(f"another prism-stats pipeline ({holder}) is writing {out}; "
-                                "wait for it to finish or choose another --out") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        try:
+        with folder_lock(out, LOCK_FILE, wait=wait, what="prism-stats pipeline"):
             yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except FolderLockedError as exc:
+        raise PipelineLocked(f"{exc} (or choose another --out)") from None
 
 
 def summarise_warnings(caught: Sequence[warnings.WarningMessage], limit: int = 8) -> list[str]:
@@ -135,16 +124,6 @@ def summarise_warnings(caught: Sequence[warnings.WarningMessage], limit: int = 8
     if len(lines) > limit:
         lines = lines[:limit] + [f"... and {len(lines) - limit} more kinds of warning"]
     return lines
-
-
-def remove_partial_files(folder: Path) -> list[Path]:
-    """Delete temporary ``.<name>.part`` files left by an interrupted writer."""
-    removed = []
-    for path in folder.rglob(".*.part"):
-        if path.is_file():
-            path.unlink()
-            removed.append(path)
-    return removed
 
 
 def _rel(path: str | os.PathLike[str], out: Path) -> str:
@@ -310,11 +289,15 @@ def execute(
                 missing = [p for p in stage.outputs if not (out / p).exists()]
                 if missing:
                     raise PipelineError(f"stage {stage.name!r} did not produce {missing}")
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:  # Ctrl-C, or SIGTERM turned into it by the CLI
                 record.update(status="interrupted", finished_at=now_iso(),
                               duration_s=time.perf_counter() - t0)
-                invocation["status"] = "interrupted"
+                record.pop("pid", None)
+                invocation.update(status="interrupted", finished_at=now_iso())
                 save()
+                interrupted = getattr(ctx.reporter, "stage_interrupted", None)
+                if interrupted is not None:
+                    interrupted(index, total, stage)
                 raise
             except BaseException as exc:
                 message = f"{type(exc).__name__}: {exc}" if not isinstance(exc, user_errors()) else str(exc)

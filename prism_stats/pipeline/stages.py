@@ -1,6 +1,7 @@
 """The stages of the end-to-end pipeline and their declarations.
 
-Order: (``synthesize``, demo only), ``validate``, ``fit``, ``diagnostics``,
+Order: (``synthesize``, demo only), ``validate``, ``fit``, ``diagnostics``, ``gate`` (the
+convergence gate: stops the pipeline, exit 3, unless ``[run] allow_unconverged``),
 ``poststratify_<c>``, ``welfare_<c>``, ``compare_<c>`` for each configured country
 ``c``, ``rankings``, ``stated``, ``rankings_model`` (preference diversity,
 :mod:`prism_stats.pipeline.rankings_stages`; ``[rankings] enabled``), ``topics``
@@ -12,6 +13,7 @@ Order: (``synthesize``, demo only), ``validate``, ``fit``, ``diagnostics``,
     OUT/run/                       the run folder (prism_stats.model.Run):
         posterior.nc run.json diagnostics.json             fit
         convergence.csv ppc.nc prior_predictive.nc loo.json crosscheck_mixedlm.csv
+        gate.json                                          the gate's verdict
         poststrat_<c>.nc/.csv                              MRP
         welfare_<c>.nc/.csv welfare_gaps_<c>.csv welfare_fosd_<c>.csv
         welfare_expected_gaps_<c>.csv                      model-based welfare
@@ -101,10 +103,19 @@ def fit_stage(ctx: StageContext) -> list[Path]:
     spec = ctx.spec
     ctx.reporter.note(f"spec {spec.name!r} ({spec.family}, {spec.turns} turns, {spec.subset}); "
                       f"{s['chains']} chains x {s['draws']} draws, {s['tune']} tuning, seed {s['seed']}")
+    from ..model.fit import RunError
+
     ctx.forget("run")
-    run = fit(ctx.data, spec, chains=s["chains"], draws=s["draws"], tune=s["tune"], seed=s["seed"],
-              sampler=s["sampler"], target_accept=s.get("target_accept"), progress=ctx.progress,
-              out=ctx.run_dir)
+    try:
+        run = fit(ctx.data, spec, chains=s["chains"], draws=s["draws"], tune=s["tune"], seed=s["seed"],
+                  sampler=s["sampler"], target_accept=s.get("target_accept"), progress=ctx.progress,
+                  out=ctx.run_dir)
+    except RunError as exc:
+        # The samplers answer Ctrl-C / SIGTERM by returning early, and fit() refuses the short
+        # posterior: record the stage as interrupted, not failed.
+        if "interrupted" in str(exc):
+            raise SamplingInterrupted(str(exc)) from None
+        raise
     got = (run.posterior.sizes.get("chain"), run.posterior.sizes.get("draw"))
     if got != (int(s["chains"]), int(s["draws"])):
         # nutpie answers Ctrl-C by returning the draws made so far; a short posterior must
@@ -116,8 +127,9 @@ def fit_stage(ctx: StageContext) -> list[Path]:
     ctx.put("run", run)
     t = run.meta["timings"]
     diag = diagnose(run)
+    rhat = f"{diag.max_rhat:.3f}" if diag.n_chains > 1 else "unavailable (1 chain)"
     ctx.reporter.note(f"compile {t.get('compile_s') or 0:.0f} s, sampling {t['sampling_s']:.0f} s; "
-                      f"max R-hat {diag.max_rhat:.3f}, min bulk ESS {diag.min_ess_bulk:.0f}, "
+                      f"max R-hat {rhat}, min bulk ESS {diag.min_ess_bulk:.0f}, "
                       f"{diag.divergences} divergence(s)")
     return [ctx.run_dir / POSTERIOR_FILE, ctx.run_dir / META_FILE, ctx.run_dir / DIAGNOSTICS_FILE]
 
@@ -173,7 +185,7 @@ def _quiet_logger(name: str, level: int = logging.WARNING) -> Iterator[None]:
 
 
 class GateFailure(StageError):
-    """The convergence gate failed and ``[diagnostics] strict`` is set."""
+    """The convergence gate failed and ``[run] allow_unconverged`` is not set."""
 
 
 def diagnostics_stage(ctx: StageContext) -> list[Path]:
@@ -219,10 +231,67 @@ def diagnostics_stage(ctx: StageContext) -> list[Path]:
                               f"{table.attrs['correlation']:.3f}")
     verdict = "passed" if diag.passed else "FAILED: " + "; ".join(diag.failures())
     ctx.reporter.note(f"convergence gate {verdict}")
-    if cfg["strict"] and not diag.passed:
-        raise GateFailure(f"the convergence gate failed ({'; '.join(diag.failures())}); "
-                          "increase [sampling] draws/tune or set [diagnostics] strict = false")
+    if cfg["strict"] is not None:
+        ctx.reporter.note("[diagnostics] strict is deprecated and ignored: the pipeline stops on a failed "
+                          "gate unless [run] allow_unconverged = true")
     return written
+
+
+def _worst(per_variable: list[dict[str, Any]], n: int = 3) -> list[str]:
+    """The *n* parameters furthest from convergence (lowest bulk ESS, then highest R-hat)."""
+    import math
+
+    def key(row: dict[str, Any]) -> tuple[float, float]:
+        ess = row.get("min_ess_bulk")
+        rhat = row.get("max_rhat")
+        return (ess if isinstance(ess, (int, float)) and math.isfinite(ess) else math.inf,
+                -(rhat if isinstance(rhat, (int, float)) and math.isfinite(rhat) else 0.0))
+
+    out = []
+    for row in sorted(per_variable, key=key)[:n]:
+        rhat = row.get("max_rhat")
+        rhat_text = f", R-hat {rhat:.3f}" if isinstance(rhat, (int, float)) and math.isfinite(rhat) else ""
+        out.append(f"{row.get('variable')} (bulk ESS {row.get('min_ess_bulk', float('nan')):.0f}{rhat_text})")
+    return out
+
+
+def gate_stage(ctx: StageContext) -> list[Path]:
+    """The convergence gate: stop before MRP and welfare when the fit failed it.
+
+    With ``[run] allow_unconverged`` (``--allow-unconverged``) the pipeline goes on and
+    every later result carries ``converged = false`` (CSV columns, dataset attributes,
+    the supplement's captions, index and manifest). Writes ``run/gate.json``.
+    """
+    import json
+
+    from ..model.fit import DIAGNOSTICS_FILE
+
+    allow = bool(ctx.config.sections["run"]["allow_unconverged"])
+    try:
+        diag = json.loads((ctx.run_dir / DIAGNOSTICS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        from ..model import diagnose
+
+        diag = diagnose(ctx.run).to_dict()
+    passed = bool(diag.get("passed"))
+    failures = list(diag.get("failures") or [])
+    worst = _worst(list(diag.get("per_variable") or []))
+    record = {"passed": passed, "failures": failures, "worst": worst, "allow_unconverged": allow,
+              "continued": passed or allow}
+    path = write_json_atomic(ctx.run_dir / "gate.json", record)
+    if passed:
+        ctx.reporter.note("convergence gate passed")
+        return [path]
+    weakest = f" Weakest parameters: {', '.join(worst)}." if worst else ""
+    if allow:
+        ctx.reporter.note(f"convergence gate FAILED ({'; '.join(failures)}); going on because of "
+                          "allow_unconverged: every later result is marked as from an unconverged fit")
+        return [path]
+    raise GateFailure(
+        f"the convergence gate failed: {'; '.join(failures)}.{weakest} Stopped before MRP and welfare. "
+        "Try more draws and tuning steps (--draws/--tune, or [sampling] draws/tune in the config; "
+        "at least 2 chains), or go on anyway with --allow-unconverged ([run] allow_unconverged = true): "
+        "every result is then marked as from an unconverged fit")
 
 
 def poststratify_stage(ctx: StageContext, country: str) -> list[Path]:
@@ -257,7 +326,7 @@ def welfare_stage(ctx: StageContext, country: str) -> list[Path]:
     """Juries and welfare: model-based (``welfare_<c>.*``, census pools judged by the
     posterior) and/or design-based (``juries/welfare_<c>.*``, the original study's
     reproduction on the REP samples)."""
-    from ..welfare import run_juries, summarise_welfare, write_welfare
+    from ..welfare import mark_converged, run_juries, summarise_welfare, write_welfare
     from ..welfare.model_based import expected_gaps
 
     cfg = ctx.config.sections["welfare"]
@@ -265,9 +334,10 @@ def welfare_stage(ctx: StageContext, country: str) -> list[Path]:
     notes = []
     if cfg["method"] in ("model", "both"):
         ds = model_welfare(ctx.run, country, cfg, ctx.config.sections["poststrat"]["harmonisation"])
+        ds.attrs["converged"] = int(ctx.run.converged)  # marks every CSV of an unconverged fit
         written += list(write_welfare(ds, ctx.run_dir, country).values())
         written.append(write_text_atomic(ctx.run_dir / f"welfare_expected_gaps_{country}.csv",
-                                         expected_gaps(ds).to_csv(index=False)))
+                                         mark_converged(expected_gaps(ds), ds).to_csv(index=False)))
         notes.append(("model", summarise_welfare(ds)))
     if cfg["method"] in ("design", "both"):
         ds = run_juries(ctx.data, [country], rules=cfg["rules"], sizes=cfg["sizes"],
@@ -361,6 +431,10 @@ def build_stages(config: Any, *, demo: bool = False) -> list[Stage]:
         Stage("diagnostics", diagnostics_stage, depends=("fit",), config=("diagnostics",),
               outputs=("run/convergence.csv", "run/ppc.nc", "run/prior_predictive.nc"),
               description="convergence, predictive checks, LOO"),
+        # Reruns when [run] allow_unconverged changes; later stages do not depend on it (so
+        # the flag never recomputes them), they only run after it.
+        Stage("gate", gate_stage, depends=("fit",), config=("run",), outputs=("run/gate.json",),
+              description="convergence gate (stops before MRP unless --allow-unconverged)"),
     ]
     countries: Sequence[str] = config.countries
     for c in countries:
@@ -391,7 +465,7 @@ def build_stages(config: Any, *, demo: bool = False) -> list[Stage]:
             outputs=("topics/assignments.csv", "topics/lpm.csv", "topics/topics.json"),
             description="dialogue diversity: topics, regressions, hierarchical model"))
     stages.append(Stage(
-        "supplement", supplement_stage, depends=tuple(s.name for s in stages),
+        "supplement", supplement_stage, depends=tuple(s.name for s in stages if s.name != "gate"),
         config=("supplement",),
         outputs=("supplement/index.html", "supplement/index.md", "supplement/manifest.json"),
         description="tables, figures, index page and manifest"))

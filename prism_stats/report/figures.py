@@ -12,7 +12,6 @@ raking balance (Love) plot and the recovery plot of the synthetic demo, and
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd

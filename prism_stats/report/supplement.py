@@ -65,6 +65,8 @@ class SupplementResult:
     index_html, index_md, manifest : Path
     files : list of Path
         Every file written.
+    converged : bool or None
+        Whether the fit passed its convergence gate (``None``: no diagnostics found).
     """
 
     folder: Path
@@ -75,6 +77,7 @@ class SupplementResult:
     index_md: Path
     manifest: Path
     files: list[Path]
+    converged: bool | None = None
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -147,14 +150,18 @@ _STYLE = (
 
 
 def _index_html(title: str, header: list[tuple[str, str]], tables: list[tuple[Table, dict]],
-                figures: list[dict[str, Any]], skipped: list[str]) -> str:
+                figures: list[dict[str, Any]], skipped: list[str], warning: str | None = None) -> str:
     e = html.escape
     parts = [
         "<!DOCTYPE html>", "<html lang=\"en\">", "<head>", "<meta charset=\"utf-8\">",
         f"<title>{e(title)}</title>",
         _STYLE,
-        "</head>", "<body>", f"<h1>{e(title)}</h1>", "<table>",
+        "</head>", "<body>", f"<h1>{e(title)}</h1>",
     ]
+    if warning:
+        parts.append(f"<p class=\"warning\" style=\"border:2px solid #b00;padding:0.5em;color:#b00\">"
+                     f"<b>{e(warning)}</b></p>")
+    parts.append("<table>")
     parts += [f"<tr><th style=\"text-align:left\">{e(k)}</th><td>{e(v)}</td></tr>" for k, v in header]
     parts.append("</table>")
     parts.append("<h2>Tables</h2><ol>")
@@ -182,8 +189,10 @@ def _index_html(title: str, header: list[tuple[str, str]], tables: list[tuple[Ta
 
 
 def _index_md(title: str, header: list[tuple[str, str]], tables: list[tuple[Table, dict]],
-              figures: list[dict[str, Any]], skipped: list[str]) -> str:
+              figures: list[dict[str, Any]], skipped: list[str], warning: str | None = None) -> str:
     lines = [f"# {title}", ""]
+    if warning:
+        lines += [f"> **{warning}**", ""]
     lines += [f"- **{k}**: {v}" for k, v in header]
     lines += ["", "## Tables", "", _LATEX_NOTE, ""]
     for i, (t, files) in enumerate(tables, start=1):
@@ -198,6 +207,22 @@ def _index_md(title: str, header: list[tuple[str, str]], tables: list[tuple[Tabl
         lines += ["## Not produced", ""] + [f"- {s}" for s in skipped] + [""]
     lines += _references_md()
     return "\n".join(lines)
+
+
+#: Tables and figures computed from the rating model's posterior (name prefixes): marked
+#: when the fit failed its convergence gate.
+FROM_FIT = ("model_diagnostics", "crosscheck", "mrp_", "recovery", "llm_x_", "llm_forest",
+            "subgroup_heatmap", "compare_", "ppc", "welfare_model_", "welfare_gaps_model_",
+            "rankings_model_rating")
+UNCONVERGED_NOTE = ("From a fit that failed its convergence gate (results marked converged = false): "
+                    "provisional, not for conclusions.")
+
+
+def _mark_unconverged(tables: list[Table], figures: list[Any]) -> None:
+    """Prefix the caption of every item computed from an unconverged fit with a warning."""
+    for item in [*tables, *figures]:
+        if item.name.startswith(FROM_FIT) and not item.caption.startswith(UNCONVERGED_NOTE):
+            item.caption = f"{UNCONVERGED_NOTE} {item.caption}"
 
 
 def _gate(diag: Mapping[str, Any]) -> str:
@@ -238,6 +263,10 @@ def build_supplement(
     out = Path(out).expanduser().resolve()
     tables_dir, figures_dir = out / "tables", out / "figures"
     col = _collect(src, opts, data)
+    diag = _read_json(src.path("diagnostics.json")) or {}
+    converged = diag.get("passed") if isinstance(diag.get("passed"), bool) else None
+    if converged is False:
+        _mark_unconverged(col.tables, col.figures)
 
     files: list[Path] = []
     table_records, written_tables = [], []
@@ -268,7 +297,6 @@ def build_supplement(
                                "sha256": {p.name: sha256_file(p) for p in paths}})
 
     meta = src.run_meta
-    diag = _read_json(src.path("diagnostics.json")) or {}
     spec = meta.get("spec") or {}
     sampling = meta.get("sampling") or {}
     data_hash = (meta.get("data") or {}).get("data_hash")
@@ -285,15 +313,21 @@ def build_supplement(
         ("Convergence gate", _gate(diag)),
     ]
     title = "prism-stats supplementary materials"
+    warning = ("WARNING: the model fit failed its convergence gate (" + _gate(diag).removeprefix("failed: ")
+               + "); every model-based table and figure below is marked as coming from an unconverged fit. "
+               "Refit with more draws before drawing conclusions.") if converged is False else None
     index_html = write_text_atomic(out / "index.html",
-                                   _index_html(title, header, written_tables, figure_records, col.skipped))
+                                   _index_html(title, header, written_tables, figure_records, col.skipped,
+                                               warning))
     index_md = write_text_atomic(out / "index.md",
-                                 _index_md(title, header, written_tables, figure_records, col.skipped))
+                                 _index_md(title, header, written_tables, figure_records, col.skipped,
+                                           warning))
     files.append(write_text_atomic(out / "references.bib", bibtex()))
     manifest = {
         "kind": SUPPLEMENT_KIND,
         "created_at": now_iso(),
         "prism_stats_version": __version__,
+        "converged": converged,
         "source": {"run_folder": str(src.run_dir), "pipeline_folder": str(src.root) if src.root else None},
         "versions": package_versions(),
         "fit_versions": meta.get("versions"),
@@ -317,4 +351,4 @@ def build_supplement(
     files += [index_html, index_md, manifest_path]
     return SupplementResult(folder=out, tables=table_records, figures=figure_records,
                             skipped=col.skipped, index_html=index_html, index_md=index_md,
-                            manifest=manifest_path, files=files)
+                            manifest=manifest_path, files=files, converged=converged)

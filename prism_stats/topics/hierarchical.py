@@ -249,7 +249,7 @@ class TopicModelResult:
 
 
 def _diagnostics(idata: Any, names: list[str]) -> dict[str, Any]:
-    import arviz as az
+    import arviz_stats as az  # local: loaded only when the topic model is fitted
 
     post = idata["posterior"].to_dataset()[names]
     rhat = az.rhat(post)

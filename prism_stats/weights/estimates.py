@@ -8,7 +8,7 @@ weights) or a participant bootstrap that re-weights every replicate (see
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -88,6 +88,7 @@ def weighted_llm_estimates(
     seed: np.random.Generator | np.random.SeedSequence | int | None = None,
     veto_threshold: int = VETO_THRESHOLD,
     llms: Sequence[str] = vocab.LLM_SHORT_NAMES,
+    progress: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """Weighted per-LLM mean rating, chosen share and veto rate, with clustered SEs.
 
@@ -113,6 +114,8 @@ def weighted_llm_estimates(
         Scores ``<=`` this are vetoes (10, as in the original).
     llms
         LLMs (rows) in output order.
+    progress
+        Called with the number of finished bootstrap replicates (``se="bootstrap"``).
 
     Returns
     -------
@@ -167,6 +170,8 @@ def weighted_llm_estimates(
         reps = {name: np.full((replicates, len(llms)), np.nan) for name in mats}
         failed = 0
         for k in range(replicates):
+            if progress is not None:
+                progress(k)
             mult = np.bincount(gen.integers(0, n, n), minlength=n).astype(float)
             if result is not None and result.sample is not None:
                 try:
@@ -178,6 +183,8 @@ def weighted_llm_estimates(
                 wk = w * mult
             for name, (a, b) in mats.items():
                 reps[name][k] = _ratio(wk, a, b)
+        if progress is not None:
+            progress(replicates)
         for name in mats:
             ses[name] = np.nanstd(reps[name], axis=0, ddof=1)
         out.attrs["bootstrap_failed_replicates"] = failed

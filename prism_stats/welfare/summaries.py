@@ -306,9 +306,20 @@ def write_welfare(ds: xr.Dataset, out: str | Path, country: str) -> dict[str, Pa
     for key, (prefix, table) in tables.items():
         path = out_dir / f"{prefix}{country}.csv"
         with atomic_path(path) as tmp:
-            table.to_csv(tmp, index=False)
+            mark_converged(table, ds).to_csv(tmp, index=False)
         written[key] = path
     return written
+
+
+def mark_converged(table: pd.DataFrame, ds: xr.Dataset) -> pd.DataFrame:
+    """*table* with a ``converged`` column when *ds* comes from a fit (``attrs["converged"]``).
+
+    Model-based results of a fit that failed its convergence gate are thus marked in
+    every CSV; design-based tables (no fit) are left as they are.
+    """
+    if "converged" not in ds.attrs:
+        return table
+    return table.assign(converged=bool(int(ds.attrs["converged"])))
 
 
 def read_welfare(path: str | Path) -> xr.Dataset:
