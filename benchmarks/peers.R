@@ -50,7 +50,8 @@ keep_warning <- function(w) {
   warnings_seen <<- c(warnings_seen, conditionMessage(w))
   invokeRestart("muffleWarning")
 }
-t0 <- proc.time()[["elapsed"]]
+cpu <- function(t) t[["user.self"]] + t[["sys.self"]] + t[["user.child"]] + t[["sys.child"]]
+t0 <- proc.time()
 if (fitter == "lme4") {
   fit <- withCallingHandlers(lmer(form, data = frame, REML = TRUE), warning = keep_warning)
 } else {
@@ -60,7 +61,11 @@ if (fitter == "lme4") {
                seed = cfg$seed, cores = cfg$cores, refresh = 0),
     warning = keep_warning)
 }
-fit_s <- proc.time()[["elapsed"]] - t0
+t1 <- proc.time()
+fit_s <- t1[["elapsed"]] - t0[["elapsed"]]
+# CPU seconds of this process and of the chains' worker processes (rstan waits for them):
+# less sensitive to other jobs on a shared machine than the wall time
+fit_cpu_s <- cpu(t1) - cpu(t0)
 
 # --- coefficient draws, named as rstanarm names them ------------------------------------
 random <- cfg$random_terms  # data frame: term, scale, rater
@@ -129,7 +134,7 @@ write.csv(draws, paste0(cfg$out, ".csv"), row.names = FALSE)
 
 # --- timings, settings, diagnostics ------------------------------------------------------
 info <- list(
-  fitter = fitter, fit_s = fit_s, load_packages_s = t_loaded - t_start,
+  fitter = fitter, fit_s = fit_s, fit_cpu_s = fit_cpu_s, load_packages_s = t_loaded - t_start,
   total_s = proc.time()[["elapsed"]] - t_start, formula = cfg$formula,
   n_ratings = nrow(frame), warnings = unique(warnings_seen),
   unseen_weight = lapply(unseen, max),
@@ -150,6 +155,7 @@ if (fitter == "lme4") {
   info$divergences <- sum(sapply(sp, function(x) sum(x[, "divergent__"])))
   info$steps_per_draw <- mean(sapply(sp, function(x) mean(x[, "n_leapfrog__"])))
   el <- rstan::get_elapsed_time(sf)
+  # per chain, as rstan reports them (Stan 2.21 times a chain with clock(): CPU seconds)
   info$warmup_s <- as.numeric(el[, "warmup"])
   info$sampling_s <- as.numeric(el[, "sample"])
   s <- rstan::summary(sf)$summary
