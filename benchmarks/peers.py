@@ -158,6 +158,17 @@ def worker_package(cfg: Mapping[str, Any]) -> None:
     Path(cfg["out"] + ".json").write_text(json.dumps(info, default=float))
 
 
+def iterations_done(out: str) -> list[int]:
+    """Post-warm-up draws each rstan chain wrote to its sample file (``<out>_iterations*.csv``;
+    rstanarm does not save the warm-up)."""
+    done = []
+    for path in sorted(Path(out).parent.glob(Path(out).name + "_iterations*.csv")):
+        with open(path, errors="replace") as fh:
+            lines = [ln for ln in fh if ln.strip() and not ln.startswith("#")]
+        done.append(max(len(lines) - 1, 0))  # minus the header line
+    return done
+
+
 def run_fitter(fitter: str, cfg: Mapping[str, Any], timeout: float) -> dict[str, Any]:
     """Run one fitter in its own process; returns its info, draws and the load around it."""
     import xarray as xr
@@ -168,6 +179,8 @@ def run_fitter(fitter: str, cfg: Mapping[str, Any], timeout: float) -> dict[str,
     out = cfg["out"]
     for suffix in (".json", ".csv", ".nc"):
         Path(out + suffix).unlink(missing_ok=True)
+    for path in Path(out).parent.glob(Path(out).name + "_iterations*.csv"):
+        path.unlink()
     if fitter == "package":
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", cfg["config_path"]]
     else:
@@ -177,12 +190,21 @@ def run_fitter(fitter: str, cfg: Mapping[str, Any], timeout: float) -> dict[str,
     result: dict[str, Any] = {"fitter": fitter, "process_s": wall, "load1_before": before,
                               "load1_after": load1()}
     if code is None:
-        result["status"] = f"did not finish in {timeout / 60:.0f} min (killed)"
+        limit = f"{timeout / 60:.0f} min" if timeout >= 120 else f"{timeout:.0f} s"
+        result["status"] = f"did not finish in {limit} (killed)"
+        done = iterations_done(out)
+        if done:
+            result["iterations_done"] = done
+            result["status"] += (f"; post-warm-up draws per chain: {', '.join(map(str, done))} of "
+                                 f"{cfg['iter'] - cfg['warmup']} (0: still in the "
+                                 f"{cfg['warmup']}-iteration warm-up)")
         return result
     if code != 0 or not Path(out + ".json").exists():
         result["status"] = f"failed (exit {code}): {tail}"
         return result
     result.update(json.loads(Path(out + ".json").read_text()), status="ok")
+    for path in Path(out).parent.glob(Path(out).name + "_iterations*.csv"):
+        path.unlink()  # only needed to report progress when killed
     if fitter == "package":
         result["draws"] = xr.load_dataset(out + ".nc")
     else:
