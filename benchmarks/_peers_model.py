@@ -164,7 +164,7 @@ def _safe_levels(labels: Sequence[str], what: str) -> list[str]:
 def average_grid(design, spec) -> pd.DataFrame:
     """The "average rater" grid: one row per participant-level attribute combination (codes)
     with its share of the design's ratings, crossed with the conversation types at equal
-    weights; ``weight`` sums to 1."""
+    weights; ``weight`` sums to 1 (and ``later`` = 0 when the spec uses all turns)."""
     plev = design.participant_levels
     cols = list(plev.columns)
     rows = plev.iloc[design.cells["participant"].to_numpy()].reset_index(drop=True)
@@ -176,6 +176,8 @@ def average_grid(design, spec) -> pd.DataFrame:
         n_ct = len(design.coords["conversation_type"])
         grid = grid.merge(pd.DataFrame({"conversation_type": np.arange(n_ct)}), how="cross")
         grid["weight"] /= n_ct
+    if spec.turns == "all":
+        grid["later"] = 0  # predictions are for the opening turn
     return grid
 
 
@@ -208,7 +210,7 @@ def grid_labels(grid: pd.DataFrame, design) -> pd.DataFrame:
     """The grid with R-safe labels instead of codes (for peers.R)."""
     out = grid.copy()
     for col in grid.columns:
-        if col != "weight":
+        if col not in ("weight", "later"):
             out[col] = np.array(_safe_levels(design.coords[col], col))[grid[col].to_numpy()]
     return out
 

@@ -279,7 +279,7 @@ def test_peers_average_rater_llm_means(tmp_path):
     import xarray as xr
 
     sys.path.insert(0, str(BENCH))
-    from _peers_model import average_grid, package_llm_means
+    from _peers_model import average_grid, grid_labels, package_llm_means, rating_frame
 
     from prism_stats.data import load_prism
     from prism_stats.model import build_design, build_model, load_spec
@@ -305,6 +305,15 @@ def test_peers_average_rater_llm_means(tmp_path):
                + ((broken["llm_age"] - prior["llm_age"]) * xr.DataArray(w, dims="age")).sum("age"))
     np.testing.assert_allclose(package_llm_means(broken, design, spec, grid),
                                by_hand.transpose("chain", "draw", "llm"), atol=1e-9)
+    # all turns: R's rows carry `later`, and the average rater is at the opening turn
+    spec_all = spec.replace(turns="all")
+    full = build_design(load_prism(tmp_path), spec_all, collapse=False)
+    frame = rating_frame(full, spec_all)
+    assert len(frame) == full.n_ratings and set(frame["later"]) == {0, 1}
+    assert {"country", "age", "gender", "ethnicity"} <= set(frame.columns)
+    labelled = grid_labels(average_grid(full, spec_all), full)
+    assert (labelled["later"] == 0).all() and set(labelled["conversation_type"]) <= set(frame[
+        "conversation_type"])
 
 
 def _balanced_frame(rng):
