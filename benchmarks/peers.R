@@ -55,8 +55,8 @@ t0 <- proc.time()
 if (fitter == "lme4") {
   fit <- withCallingHandlers(lmer(form, data = frame, REML = TRUE), warning = keep_warning)
 } else {
-  # sample_file: rstan writes every iteration (warm-up included) as it goes, so a fit
-  # killed at the time limit still shows how far each chain got
+  # sample_file: rstan writes each post-warm-up iteration as it goes (rstanarm does not
+  # save the warm-up), so a fit killed at the time limit still shows how far each chain got
   fit <- withCallingHandlers(
     stan_glmer(form, data = frame, family = gaussian(), chains = cfg$chains,
                iter = cfg$iter, warmup = cfg$warmup, adapt_delta = cfg$adapt_delta,
