@@ -1,11 +1,13 @@
 """Smoke tests of the benchmark scripts in ``benchmarks/`` (so that they cannot rot).
 
 The fast tests import each script's ``main`` and run it with ``--dry-run``, and check the
-helpers that compute printed figures (growth exponent, posterior shift, tables) against
-hand-computed values. The ``slow`` tests run every script end to end at a trivial size
-(40 participants, 30 tuning + 30 draws, tiny welfare grid) with the data cache in a
-temporary folder; they check that every figure the issue asks for is produced, not the
-timings themselves (no timing assertions in tests).
+helpers that compute printed figures (growth exponent, posterior shift, tables, the R
+formula and the average-rater LLM means of ``peers``) against hand-computed values. The
+``peers`` tests that need R (``Rscript`` with lme4 and rstanarm) are skipped without it.
+The ``slow`` tests run every script end to end at a trivial size (40 participants, 30
+tuning + 30 draws, tiny welfare grid) with the data cache in a temporary folder; they
+check that every figure the issue asks for is produced, not the timings themselves (no
+timing assertions in tests).
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ("fit_scaling", "fit_variants", "postprocess", "recovery", "rankings", "topics_stage")
+SCRIPTS = ("fit_scaling", "fit_variants", "postprocess", "recovery", "rankings", "topics_stage", "peers")
 
 
 def load(name: str):
@@ -175,3 +178,214 @@ def test_recovery_pooling_arithmetic():
     command = bv.set_index(["llms", "estimator"]).loc[("planted 4", "raw")]
     assert command["bias2"] == pytest.approx(9.0) and command["variance"] == pytest.approx(2.0)
     assert signed.set_index("llm").loc["command", "MRP"] == pytest.approx(0.0)
+
+
+# --- peers: the package against rstanarm and lme4 ------------------------------------------
+
+def _r_ready() -> bool:
+    if shutil.which("Rscript") is None:
+        return False
+    sys.path.insert(0, str(BENCH))
+    return load("peers").r_missing() is None
+
+
+needs_r = pytest.mark.skipif(shutil.which("Rscript") is None or not _r_ready(),
+                             reason="R with lme4 and rstanarm is not installed")
+
+DEFAULT_FORMULA = ("score ~ (1|participant) + (1|llm) + (1|country) + conversation_type + age + "
+                   "gender + ethnicity + (1|llm:age) + (1|llm:gender) + (1|llm:ethnicity)")
+
+
+class _SpecWith:
+    """A spec with extra fields (those the lead engineer is adding to ModelSpec)."""
+
+    def __init__(self, spec, **extra):
+        self._spec, self._extra = spec, extra
+
+    def __getattr__(self, name):
+        return self._extra[name] if name in self._extra else getattr(self._spec, name)
+
+
+def test_peers_dry_run_prints_formula(capsys, cache):
+    assert load("peers").main(["--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"R formula: {DEFAULT_FORMULA}" in out
+    assert "'chains': 2, 'iter': 3000, 'warmup': 1000, 'adapt_delta': 0.9" in out  # rstanarm
+
+
+def test_peers_formula_follows_the_spec():
+    sys.path.insert(0, str(BENCH))
+    from _peers_model import r_formula
+
+    from prism_stats.model import load_spec
+
+    spec = load_spec("ratings")
+    assert r_formula(spec).formula == DEFAULT_FORMULA
+    # pooling decides fixed vs random; one-level factors carry no term; turns add `later`
+    f = r_formula(spec.replace(pooling={"demographic": "partial", "llm": "fixed"}, turns="all",
+                               llm_interactions=("gender",)), levels={"country": 1})
+    assert f.formula == ("score ~ (1|participant) + llm + conversation_type + later + (1|age) + "
+                         "(1|gender) + (1|ethnicity) + (1|llm:gender)")
+    assert any(n.startswith("country: one observed level") for n in f.notes)
+    assert [t.scale for t in f.random_terms] == ["sigma_participant", "sigma_age", "sigma_gender",
+                                                 "sigma_ethnicity", "sigma_llm_gender"]
+    assert any("censored" in n and "DROPPED" in n for n in
+               r_formula(spec.replace(family="censored")).notes)
+    # the effect families being added to the spec
+    ext = r_formula(_SpecWith(spec, llm_country=True, country_nesting="region", llm_ctype=True,
+                              rater_llm=True, rater_scale=True))
+    assert ext.formula == DEFAULT_FORMULA + (" + (1|llm:region) + (1|llm:country) + "
+                                             "(1|llm:conversation_type) + (1|participant:llm)")
+    assert [t.term for t in ext.random_terms if t.rater] == ["participant", "participant:llm"]
+    assert any(n.startswith("rater_scale DROPPED") for n in ext.notes)
+    flat = r_formula(_SpecWith(spec, llm_country=True, country_nesting="none"),
+                     levels={"region": 5})
+    assert "(1|llm:region)" not in flat.formula and "(1|llm:country)" in flat.formula
+
+
+def test_peers_skips_without_r(cache, capsys, monkeypatch):
+    monkeypatch.setenv("PATH", str(cache))  # no Rscript on the path
+    out_json = cache / "peers.json"
+    assert load("peers").main(["--json", str(out_json)]) == 0
+    assert "SKIPPED: Rscript not found" in capsys.readouterr().out
+    assert json.loads(out_json.read_text())["skipped"] == "Rscript not found"
+
+
+def test_peers_agreement_arithmetic():
+    import numpy as np
+    import pandas as pd
+
+    sys.path.insert(0, str(BENCH))
+    from _peers_model import agreement
+
+    a = pd.Series([1.0, 2.0, 3.0], index=["x", "y", "z"])
+    b = pd.Series([3.0, 1.0, 2.5], index=["z", "x", "y"])  # aligned by LLM name
+    got = agreement(a, b)
+    assert got["max_abs_diff"] == pytest.approx(0.5)
+    assert got["rmse"] == pytest.approx(math.sqrt(0.25 / 3))
+    assert got["mean_offset"] == pytest.approx(-0.5 / 3)
+    assert got["correlation"] == pytest.approx(float(np.corrcoef([1, 2, 3], [1, 2.5, 3])[0, 1]))
+
+
+@pytest.mark.slow
+def test_peers_average_rater_llm_means(tmp_path):
+    """On draws of the package's own prior (which satisfy its zero-sum constraints exactly)
+    the grid average is intercept + llm_effect; with the constraints broken it is the
+    rating-weighted average computed by hand."""
+    import warnings
+
+    import numpy as np
+    import pymc as pm
+    import xarray as xr
+
+    sys.path.insert(0, str(BENCH))
+    from _peers_model import average_grid, grid_labels, package_llm_means, rating_frame
+
+    from prism_stats.data import load_prism
+    from prism_stats.model import build_design, build_model, load_spec
+    from prism_stats.synth import synthesize
+
+    synthesize(tmp_path, 60, 3)
+    spec = load_spec("ratings")
+    design = build_design(load_prism(tmp_path), spec)
+    grid = average_grid(design, spec)
+    assert grid["weight"].sum() == pytest.approx(1.0)
+    with build_model(design, spec), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The effect of Potentials", UserWarning)
+        prior = pm.sample_prior_predictive(draws=10, random_seed=1)["prior"].to_dataset()
+    means = package_llm_means(prior, design, spec, grid)
+    assert means.dims == ("chain", "draw", "llm")
+    np.testing.assert_allclose(means, prior["intercept"] + prior["llm_effect"], atol=1e-9)
+    rng = np.random.default_rng(0)
+    broken = prior.copy()
+    broken["llm_age"] = broken["llm_age"] + rng.normal(size=broken["llm_age"].shape)
+    broken["country_effect"] = broken["country_effect"] + 2.0
+    w = design.level_weights("age")
+    by_hand = (prior["intercept"] + prior["llm_effect"] + 2.0
+               + ((broken["llm_age"] - prior["llm_age"]) * xr.DataArray(w, dims="age")).sum("age"))
+    np.testing.assert_allclose(package_llm_means(broken, design, spec, grid),
+                               by_hand.transpose("chain", "draw", "llm"), atol=1e-9)
+    # all turns: R's rows carry `later`, and the average rater is at the opening turn
+    spec_all = spec.replace(turns="all")
+    full = build_design(load_prism(tmp_path), spec_all, collapse=False)
+    frame = rating_frame(full, spec_all)
+    assert len(frame) == full.n_ratings and set(frame["later"]) == {0, 1}
+    assert {"country", "age", "gender", "ethnicity"} <= set(frame.columns)
+    labelled = grid_labels(average_grid(full, spec_all), full)
+    assert (labelled["later"] == 0).all() and set(labelled["conversation_type"]) <= set(frame[
+        "conversation_type"])
+
+
+def _balanced_frame(rng):
+    import numpy as np
+    import pandas as pd
+
+    llm_effect = np.array([6.0, 3.0, 0.0, -2.0, -7.0])
+    rows = [(p, m, t) for p in range(30) for m in range(5) for t in range(3)]
+    p, m, t = (np.array(x) for x in zip(*rows, strict=True))
+    u = rng.normal(0, 8, 30)
+    score = 60 + u[p] + llm_effect[m] + np.array([2.0, 0.0, -2.0])[t] + rng.normal(0, 10, len(p))
+    return pd.DataFrame({"score": score, "participant": [f"p{i}" for i in p],
+                         "llm": [f"m{i}" for i in m], "conversation_type": [f"t{i}" for i in t]})
+
+
+@needs_r
+@pytest.mark.parametrize("llm_random", [False, True])
+def test_peers_r_lme4_llm_means_balanced(tmp_path, llm_random):
+    """Balanced data (every rater rates every LLM in every conversation type once): lme4's
+    LLM means for an average rater are the raw LLM means (LLM fixed), or those means shrunk
+    towards the grand mean by one factor (LLM random)."""
+    import numpy as np
+    import pandas as pd
+
+    sys.path.insert(0, str(BENCH))
+    from _peers_model import RFormula, RTerm, r_config
+
+    peers = load("peers")
+    frame = _balanced_frame(np.random.default_rng(5))
+    frame.to_csv(tmp_path / "ratings.csv", index=False)
+    pd.DataFrame({"conversation_type": ["t0", "t1", "t2"], "weight": [1 / 3] * 3}).to_csv(
+        tmp_path / "grid.csv", index=False)
+    llm = RTerm("llm", True, "sigma_llm") if llm_random else RTerm("llm", False)
+    formula = RFormula([RTerm("participant", True, "sigma_participant", rater=True), llm,
+                        RTerm("conversation_type", False)])
+    llms = {f"m{i}": f"model-{i}" for i in range(5)}
+    cfg = r_config(tmp_path, formula, llms, {"chains": 1, "tune": 10, "draws": 10,
+                                              "target_accept": 0.8, "seed": 1})
+    r = peers.run_fitter("lme4", cfg, timeout=300)
+    assert r["status"] == "ok", r["status"]
+    got = r["draws"]["llm_mean"].isel(chain=0, draw=0).to_series()
+    raw = frame.groupby("llm")["score"].mean().rename(index=llms).loc[got.index]
+    if not llm_random:
+        np.testing.assert_allclose(got, raw, atol=1e-6)
+    else:
+        grand = raw.mean()
+        assert got.mean() == pytest.approx(grand, abs=1e-6)
+        shrink = (got - grand) / (raw - grand)
+        assert 0.5 < shrink.iloc[0] < 1 and np.ptp(shrink) < 1e-6
+        assert float(r["draws"]["sigma_llm"].squeeze()) > 0
+
+
+@needs_r
+@pytest.mark.slow
+@pytest.mark.mcmc
+def test_peers_end_to_end(cache, capsys):
+    out_json = cache / "peers.json"
+    rc = load("peers").main(["--participants", "40", "--draws", "60", "--tune", "60",
+                             "--json", str(out_json)])
+    assert rc == 0
+    res = json.loads(out_json.read_text())
+    fits = {f["fitter"]: f for f in res["fits"]}
+    assert set(fits) == {"package", "lme4", "rstanarm"}
+    for name in ("package", "rstanarm"):
+        f = fits[name]
+        assert f["status"] == "ok" and f["min_ess_llm"] > 0 and f["ess_per_s"] > 0
+        assert f["load1_before"] is not None and f["fit_s"] > 0
+    settings = fits["rstanarm"]["settings"]
+    assert settings["iter"] == 120 and settings["warmup"] == 60 and settings["chains"] == 2
+    assert {p["pair"] for p in res["agreement"]} == {"package vs lme4", "package vs rstanarm",
+                                                      "lme4 vs rstanarm"}
+    for p in res["agreement"]:
+        assert p["n_llms"] == 21 and p["correlation"] > 0.8  # the same model, the same data
+    assert "ESS/s ratio package / rstanarm (LLM means)" in res["ratios"]
+    assert "Agreement of the LLM means" in capsys.readouterr().out
