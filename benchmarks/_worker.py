@@ -299,7 +299,7 @@ def task_fit_reuse(cfg: dict[str, Any]) -> dict[str, Any]:
     import xarray as xr
 
     from prism_stats.model import build_design, build_model
-    from prism_stats.model.rating import draw_participant_effects, simulate_cells
+    from prism_stats.model.predict import draw_participant_effects, simulate_cells
     from prism_stats.sweeps.sbc import data_updates, replicate_design
 
     data = load_tables(cfg["data"])

@@ -112,6 +112,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,6 +125,8 @@ from prism_stats._io import atomic_path, now_iso, write_json_atomic, write_text_
 
 from .synth_design import Design, make_design
 from .synth_people import make_participants
+from .synth_scenarios import SCENARIOS, Departures, draw_departures
+from .synth_scenarios import resolve as resolve_departures
 from .synth_release import (
     ReleaseTexts,
     RepSample,
@@ -151,6 +154,8 @@ from .synth_util import SynthError
 __all__ = [
     "DEFAULT_PARTICIPANTS",
     "DEFAULT_SEED",
+    "SCENARIOS",
+    "Departures",
     "Design",
     "SynthData",
     "SynthError",
@@ -180,6 +185,7 @@ STAGES: tuple[str, ...] = (
     "balanced",
     "rep",
     "metadata",
+    "departures",  # appended: the earlier stages' streams are unchanged
 )
 
 
@@ -301,6 +307,7 @@ def generate(
     *,
     truth: xr.Dataset | None = None,
     text_effects: bool = True,
+    departures: Departures | str | Mapping | None = None,
 ) -> SynthData:
     """Generate a synthetic release in memory (nothing is written).
 
@@ -317,6 +324,12 @@ def generate(
         is then skipped.
     text_effects
         Whether the response text features enter the scores (when drawing the truth).
+    departures
+        How the world departs from the rating model: a scenario name of
+        :data:`~prism_stats.data.synth_scenarios.SCENARIOS`, a dict of knobs or a
+        :class:`~prism_stats.data.synth_scenarios.Departures` (default: none). Their
+        parameters are drawn from their own stream and added to the truth (``dep_*``),
+        so the release without departures is unchanged for a given seed.
 
     Returns
     -------
@@ -324,13 +337,16 @@ def generate(
     """
     if int(participants) != participants or participants < 10:
         raise SynthError(f"participants must be an integer >= 10, got {participants!r}")
+    dep = resolve_departures(departures)
     rngs = stage_rngs(seed)
-    people = make_participants(int(participants), rngs["participants"])
+    people = make_participants(int(participants), rngs["participants"], skew=dep.skew)
     design = make_design(people, rngs["design"])
     if truth is None:
         truth = make_truth(people, rngs["truth"], text_features=text_effects)
     else:
         truth = truth.copy()  # attrs are updated below; leave the caller's object alone
+    if dep.active:
+        truth = draw_departures(truth, people, dep, rngs["departures"])
     ratings = scores(design, people, truth, rngs["scores"])
     texts = release_texts(
         design.conversations, design.responses, ratings["llm"].to_numpy(), rngs["texts"]
@@ -435,6 +451,7 @@ def write_truth(
             "check": check_planted(pop),
             "group_optima": optima.to_dict(orient="records"),
         },
+        "departures": json.loads(truth.attrs.get("departures", "{}")),
         "counts": data.counts(),
         "score_moments": data.score_moments(),
         "rep_cells": {c: data.rep[c].cells.to_dict(orient="records") for c in vocab.COUNTRIES_MRP},
@@ -482,6 +499,7 @@ def synthesize(
     truth: xr.Dataset | None = None,
     metadata: bool = False,
     text_effects: bool = True,
+    departures: Departures | str | Mapping | None = None,
 ) -> SynthResult:
     """Generate a synthetic PRISM release and write it, with its truth, to *out_dir*.
 
@@ -500,13 +518,16 @@ def synthesize(
         Also write ``metadata.jsonl``.
     text_effects
         Whether the response text features enter the scores (when drawing the truth).
+    departures
+        Departures from the rating model (see :func:`generate`).
 
     Returns
     -------
     SynthResult
     """
     t0 = time.perf_counter()
-    data = generate(participants, seed, truth=truth, text_effects=text_effects)
+    data = generate(participants, seed, truth=truth, text_effects=text_effects,
+                    departures=departures)
     t1 = time.perf_counter()
     out_dir = Path(out_dir)
     paths = write_release(out_dir, data, metadata=metadata)

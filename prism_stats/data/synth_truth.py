@@ -19,6 +19,15 @@ from prism_stats import vocab
 
 from . import synth_tables as T
 from .synth_design import Design
+from .synth_scenarios import (
+    cell_latent_shift,
+    expected_observed_departures,
+    has_departures,
+    latent_shift,
+    noise_multiplier,
+    observe,
+    rater_styles,
+)
 from .synth_text import TEXT_FEATURES, default_feature_distribution
 from .synth_util import SynthError
 
@@ -451,9 +460,11 @@ def _lookup2(
 
 
 def cell_expected_scores(
-    params: xr.Dataset, census_frame: pd.DataFrame, country: str
+    params: xr.Dataset, census_frame: pd.DataFrame, country: str, *, veto: float | None = None
 ) -> np.ndarray:
     """Expected opening-turn observed score of a new member per (sample, cell, llm).
+
+    With *veto*, instead the probability that the observed score is at most *veto*.
 
     Latent mean of cell c (age a, sex g, census ethnicity e) and LLM m: intercept +
     country effect (GBR / USA; 0 when the country has no effect) + ctype effect +
@@ -497,7 +508,23 @@ def cell_expected_scores(
     has_text = "text_offset" in ds and "sigma_noise" in ds
     resid = _value(ds, "sigma_noise" if has_text else "sigma", n)
     sd = np.sqrt(_value(ds, "sigma_participant", n) ** 2 + resid**2)[:, None, None, None]
-    if has_text:
+    if has_departures(params):  # departures from the model: see synth_scenarios
+        if n != 1:
+            raise SynthError("truth with departures must have one chain and one draw")
+        eta = eta + cell_latent_shift(params, llms, iso, ages, sexes)[None, :, :, None]
+        out = expected_observed_departures(
+            eta[0], ages, params, float(_value(ds, "sigma_participant", n)[0]), float(resid[0]),
+            float(pi.ravel()[0]),
+            params["text_offset"].values if has_text else None,
+            params["text_weight"].values if has_text else None,
+            veto=veto,
+        )[None]
+    elif veto is not None:
+        offsets = np.asarray(params["text_offset"].values, dtype=float) if has_text else np.zeros(1)
+        weights = np.asarray(params["text_weight"].values, dtype=float) if has_text else np.ones(1)
+        below = ndtr((veto + 0.5 - eta[..., None] - offsets) / sd[..., None]) @ weights
+        out = (1 - pi) * below
+    elif has_text:
         offsets = np.asarray(params["text_offset"].values, dtype=float)
         weights = np.asarray(params["text_weight"].values, dtype=float)
         out = np.stack(
@@ -676,7 +703,7 @@ def scores(
         text = np.zeros(n)
         resid_sd = float(val("sigma"))
     pi = float(val("pi_default")) if "pi_default" in tr else 0.0
-    noise = rng.normal(0.0, resid_sd, n)
+    noise = rng.normal(0.0, resid_sd, n) * noise_multiplier(tr, part)
     slider_default = rng.random(n) < pi
     jitter = rng.random(n)
 
@@ -695,9 +722,11 @@ def scores(
             + val("llm_ethnicity")[m, eth[rows]]
             + text[rows]
             + noise[rows]
+            + latent_shift(tr, m, country[rows], age[rows], gender[rows])
         )
         latent[rows] = lat
-        score[rows] = np.where(slider_default[rows], 50, np.rint(np.clip(lat, 1, 100))).astype(int)
+        observed = observe(lat, rater_styles(tr, part[rows]), tr, rng)
+        score[rows] = np.where(slider_default[rows], 50, observed).astype(int)
 
     inter = r["interaction"].to_numpy()
     opening = np.flatnonzero(~later)

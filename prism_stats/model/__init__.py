@@ -13,7 +13,8 @@ from .diagnostics import (
     prior_predictive,
 )
 from .fit import Run, RunError, fit
-from .rating import build_model, linear_predictor, participant_loglik
+from .predict import linear_predictor, participant_loglik
+from .rating import build_model
 from .spec import ModelSpec, SpecError, available_specs, load_spec
 
 __all__ = [

@@ -25,7 +25,9 @@ import xarray as xr
 
 from .design import HIGH, LOW, Design
 from .fit import Run
-from .rating import build_model, is_raw, n_samples, simulate_cells, simulate_ratings
+from .effects import is_raw
+from .predict import n_samples, simulate_cells, simulate_ratings
+from .rating import build_model
 from .spec import ModelSpec
 
 RHAT_MAX = 1.01

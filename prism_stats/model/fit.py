@@ -26,7 +26,9 @@ import xarray as xr
 from .. import __version__
 from .._io import atomic_path, now_iso, package_versions, write_json_atomic
 from .design import Design, build_design
-from .rating import build_model, draw_participant_effects, is_raw, participant_loglik
+from .effects import is_raw
+from .predict import draw_participant_effects, participant_loglik
+from .rating import build_model
 from .spec import ModelSpec, load_spec
 
 log = logging.getLogger(__name__)

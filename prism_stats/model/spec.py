@@ -43,6 +43,9 @@ DEMOGRAPHIC_COLUMNS: dict[str, str] = {
 CENSUS_FACTORS: tuple[str, ...] = ("age", "gender", "ethnicity")
 #: Country-level grouping variables a spec may use (tidy ``participants`` columns).
 COUNTRY_COLUMNS: tuple[str, ...] = ("reside_country", "special_region")
+#: How LLM x country effects nest countries in regions: "region" (UN M49 region of the
+#: residence country), "subregion" (UN M49 subregion) or "none" (countries pooled directly).
+COUNTRY_NESTINGS: tuple[str, ...] = ("region", "subregion", "none")
 
 FAMILIES: tuple[str, ...] = ("gaussian", "censored")
 #: "mixed" (country, demographic, interaction): levels holding >= 5% of the ratings centred,
@@ -61,6 +64,14 @@ DEFAULT_PRIORS: dict[str, float] = {
     "sigma_demographic": 8.0,
     "sigma_interaction": 4.0,
     "turn_effect": 10.0,
+    # LLM x residence (region and country within region), LLM x conversation type
+    "sigma_llm_region": 3.0,
+    "sigma_llm_country": 3.0,
+    "sigma_llm_ctype": 3.0,
+    # rater x LLM taste (sd of a rater's lasting deviation for one LLM), and the sd of the
+    # log of the raters' own noise scales (heteroscedastic raters)
+    "sigma_rater_llm": 10.0,
+    "rater_scale_sd": 0.5,
 }
 DEFAULT_PARAMETERISATION: dict[str, str] = {
     # Centred where the data pin each level down (LLMs: ~1,400 opening ratings each;
@@ -75,6 +86,10 @@ DEFAULT_PARAMETERISATION: dict[str, str] = {
     "conversation_type": "centered",
     "demographic": "noncentered",
     "interaction": "noncentered",
+    # GBR and USA hold ~25% of the ratings each: their LLM x country columns are pinned
+    # down by the data (centred); the other countries' are prior-dominated (non-centred).
+    "llm_country": "mixed",
+    "llm_ctype": "centered",
 }
 #: Pooling per effect family: "partial" (a hierarchical scale sigma_x is estimated) or
 #: "fixed" (zero-sum effect with the prior scale itself, no hyperparameter). Factors with
@@ -86,6 +101,8 @@ DEFAULT_POOLING: dict[str, str] = {
     "conversation_type": "fixed",
     "demographic": "fixed",
     "interaction": "partial",
+    "llm_country": "partial",
+    "llm_ctype": "partial",
 }
 #: "per_llm" (interactions only): each LLM row gets its own multiplier of the scale, so
 #: a few strongly polarising LLMs are not shrunk towards the many homogeneous ones.
@@ -135,6 +152,23 @@ class ModelSpec:
         Demographic factors with LLM-specific (varying) effects.
     conversation_type : bool
         Whether a conversation-type effect is included.
+    llm_country : bool
+        LLM x country effects: raters of each country (``country``) may rank the LLMs
+        differently. Partially pooled, with countries nested in regions
+        (``country_nesting``), so the many small countries borrow strength from their
+        region and the big ones (GBR, USA) are led by their own data.
+    country_nesting : {"region", "subregion", "none"}
+        How ``llm_country`` nests countries (UN M49 region or subregion of the residence
+        country); ``reside_country`` only.
+    llm_ctype : bool
+        LLM x conversation-type effects.
+    rater_llm : bool
+        Rater x LLM taste: each rater's lasting deviation for each LLM they rate,
+        ``Normal(0, sigma_rater_llm)``, integrated out of the likelihood exactly like the
+        participant effects (Gaussian family, marginalized participants). Without it, a
+        rater's repeated ratings of one LLM count as independent evidence.
+    rater_scale : bool
+        Heteroscedastic raters: rater p's noise sd is ``sigma * exp(rater_scale_sd * z_p)``.
     pooling : dict
         ``"partial"``/``"fixed"`` per effect family (see :data:`DEFAULT_POOLING`).
     priors : dict
@@ -156,6 +190,11 @@ class ModelSpec:
     demographics: tuple[str, ...] = ("age", "gender", "ethnicity")
     llm_interactions: tuple[str, ...] = ("age", "gender", "ethnicity")
     conversation_type: bool = True
+    llm_country: bool = False
+    country_nesting: str = "region"
+    llm_ctype: bool = False
+    rater_llm: bool = False
+    rater_scale: bool = False
     pooling: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_POOLING))
     priors: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRIORS))
     parameterisation: dict[str, str] = field(
@@ -204,9 +243,18 @@ class ModelSpec:
                 fail(f"parameterisation.{key} must be one of {PARAMETERISATIONS}, got {value!r}")
             if value == "marginalized" and key != "participant":
                 fail(f"parameterisation.{key}: only participant effects can be 'marginalized'")
-            if value == "mixed" and key not in ("country", "demographic", "interaction"):
-                fail(f"parameterisation.{key}: only country, demographic and interaction effects "
-                     "can be 'mixed'")
+            if value == "mixed" and key not in ("country", "demographic", "interaction", "llm_country"):
+                fail(f"parameterisation.{key}: only country, demographic, interaction and "
+                     "llm_country effects can be 'mixed'")
+        if self.country_nesting not in COUNTRY_NESTINGS:
+            fail(f"effects.country_nesting must be one of {COUNTRY_NESTINGS}, got {self.country_nesting!r}")
+        if self.llm_country and self.country_nesting != "none" and self.country != "reside_country":
+            fail("effects.country_nesting: countries can be nested in regions only when "
+                 "effects.country = 'reside_country' (set country_nesting = 'none')")
+        if (self.rater_llm or self.rater_scale) and (
+                self.family != "gaussian" or self.param("participant") != "marginalized"):
+            fail("effects.rater_llm / rater_scale need the gaussian family with marginalized "
+                 "participants (parameterisation.participant = 'marginalized')")
         if self.sampling.get("sampler", "nutpie") not in ("nutpie", "pymc"):
             fail(f"sampling.sampler must be 'nutpie' or 'pymc', got {self.sampling['sampler']!r}")
 
@@ -238,6 +286,11 @@ class ModelSpec:
                 "demographics": list(self.demographics),
                 "llm_interactions": list(self.llm_interactions),
                 "conversation_type": self.conversation_type,
+                "llm_country": self.llm_country,
+                "country_nesting": self.country_nesting,
+                "llm_ctype": self.llm_ctype,
+                "rater_llm": self.rater_llm,
+                "rater_scale": self.rater_scale,
                 "pooling": {**DEFAULT_POOLING, **self.pooling},
             },
             "priors": {**DEFAULT_PRIORS, **self.priors},
@@ -264,6 +317,11 @@ class ModelSpec:
             "demographics": self.demographics,
             "llm_interactions": self.llm_interactions,
             "conversation_type": self.conversation_type,
+            "llm_country": self.llm_country,
+            "country_nesting": self.country_nesting,
+            "llm_ctype": self.llm_ctype,
+            "rater_llm": self.rater_llm,
+            "rater_scale": self.rater_scale,
             "pooling": dict(self.pooling),
             "priors": dict(self.priors),
             "parameterisation": dict(self.parameterisation),
@@ -305,7 +363,8 @@ class ModelSpec:
         data = section("data", {"turns", "subset"})
         lik = section("likelihood", {"family"})
         eff = section("effects", {"country", "demographics", "llm_interactions",
-                                  "conversation_type", "pooling"})
+                                  "conversation_type", "llm_country", "country_nesting",
+                                  "llm_ctype", "rater_llm", "rater_scale", "pooling"})
         return cls(
             name=str(d["name"]),
             description=str(d.get("description", "")),
@@ -316,6 +375,11 @@ class ModelSpec:
             demographics=tuple(eff.get("demographics", ("age", "gender", "ethnicity"))),
             llm_interactions=tuple(eff.get("llm_interactions", ("age", "gender", "ethnicity"))),
             conversation_type=bool(eff.get("conversation_type", True)),
+            llm_country=bool(eff.get("llm_country", False)),
+            country_nesting=str(eff.get("country_nesting", "region")),
+            llm_ctype=bool(eff.get("llm_ctype", False)),
+            rater_llm=bool(eff.get("rater_llm", False)),
+            rater_scale=bool(eff.get("rater_scale", False)),
             pooling=dict(eff.get("pooling", {})),
             priors={k: float(v) for k, v in d.get("priors", {}).items()},
             parameterisation=dict(d.get("parameterisation", {})),

@@ -236,24 +236,9 @@ def replicate_design(design: Any, sim: Mapping[str, np.ndarray], family: str) ->
 def data_updates(design: Any, spec: Any) -> dict[str, Any]:
     """Values of the model's ``pm.Data`` containers for *design*'s cell statistics (the
     containers :func:`prism_stats.model.build_model` creates for *spec*)."""
-    c = design.cells
-    if spec.family == "gaussian":
-        return {"cell_mean": c["mean"].to_numpy(dtype=float), "within_ss": float(c["ss"].sum())}
-    n_int = c["n_int"].to_numpy()
-    has = np.flatnonzero(n_int > 0)
-    out: dict[str, Any] = {
-        "cell_n_low": c["n_low"].to_numpy(dtype=float),
-        "cell_n_high": c["n_high"].to_numpy(dtype=float),
-    }
-    if len(has):
-        out.update({
-            "interior_cells": has.astype(np.int64),
-            "cell_n_int": n_int[has].astype(float),
-            "cell_mean_int": c["mean_int"].to_numpy(dtype=float)[has],
-            "within_dof": float(n_int.sum() - len(has)),
-            "within_ss": float(c["ss_int"].sum()),
-        })
-    return out
+    from ..model.rating import score_data
+
+    return score_data(design, spec)
 
 
 def model_structure(design: Any, spec: Any) -> str:
@@ -393,7 +378,8 @@ def run_replicate(payload: Mapping[str, Any]) -> dict[str, Any]:
     import nutpie
 
     from ..model.diagnostics import prior_samples
-    from ..model.rating import draw_participant_effects, is_raw, simulate_cells
+    from ..model.effects import is_raw
+    from ..model.predict import draw_participant_effects, simulate_cells
     from ..model.spec import ModelSpec
 
     t_start = time.perf_counter()

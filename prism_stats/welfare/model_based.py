@@ -11,7 +11,10 @@ rating model, with its full posterior uncertainty:
 - a **jury** of n is drawn from the pool (its cell counts are multinomial);
 - each **juror** rates every LLM as a new participant of their cell would:
   ``y_jm = eta_{c_j m} + u_j + e_jm`` with a new participant effect
-  ``u_j ~ N(0, sigma_participant)`` and noise ``e_jm ~ N(0, sigma)``;
+  ``u_j ~ N(0, sigma_participant)`` and ``e_jm`` the noise plus, when the model has them,
+  the juror's lasting taste for m and their own noise scale: sd
+  ``sqrt(E[s_j^2] + sigma_rater_llm^2)`` (:func:`~prism_stats.model.predict.rating_noise_sd`;
+  the juries average over jurors, so the mean noise variance is what matters);
 - the jury **picks** by a rule: ``mean`` (highest mean rating), ``chosen`` (highest
   share of jurors who choose the LLM when it is shown against a random opening set of
   2-4 LLMs) or ``veto`` (lowest share of ratings <= 10);
@@ -55,7 +58,7 @@ from scipy import special
 
 from .. import census
 from ..model.fit import Run
-from ..model.rating import stacked
+from ..model.predict import new_rater_sd, rating_noise_sd
 from ..model.spec import ModelSpec
 from ..poststrat import cell_predictions
 from .juries import VETO_THRESHOLD
@@ -168,7 +171,7 @@ def _rule_tables(params: xr.Dataset, spec: ModelSpec, frame, country: str, rules
     """Per-rule cell values (S, M, C): expected rating, chosen probability, veto probability."""
     expected = cell_predictions(params, spec, frame, country, seed=seed)
     eta = expected.transpose(..., "llm", "cell").values.reshape(-1, expected.sizes["llm"], len(frame))
-    sigma = stacked(params, "sigma")
+    sigma = rating_noise_sd(params)
     out = {"mean": eta}
     if "chosen" in rules and choice is not None:
         out["chosen"] = _choice_model_probabilities(choice, country, expected["llm"].values, eta.shape[0],
@@ -179,7 +182,7 @@ def _rule_tables(params: xr.Dataset, spec: ModelSpec, frame, country: str, rules
         latent = eta if spec.family == "gaussian" else cell_predictions(
             params, spec.replace(family="gaussian"), frame, country, seed=seed
         ).transpose(..., "llm", "cell").values.reshape(eta.shape)
-        sd = np.sqrt(sigma**2 + stacked(params, "sigma_participant") ** 2)[:, None, None]
+        sd = new_rater_sd(params)[:, None, None]
         # integer slider: a rating <= 10 is a latent value below 10.5
         out["veto"] = special.ndtr((VETO_THRESHOLD + 0.5 - latent) / sd)
     return out
@@ -266,7 +269,9 @@ def model_welfare(
     shares = pool_shares(frame, sorted({s.pool for s in schemes}), custom_pools)
 
     tables = _rule_tables(params, spec, frame, country, rules, seed, choice, harmonisation)
-    sigma = stacked(params, "sigma")
+    # a juror's ratings of different LLMs share their participant effect (it cancels in the
+    # pick) but not their noise and lasting taste for each LLM
+    sigma = rating_noise_sd(params)
     S, M, _ = tables["mean"].shape
     target_w = np.stack([np.where(masks[t], counts, 0.0) / counts[masks[t]].sum() for t in targets])
 

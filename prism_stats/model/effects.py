@@ -1,0 +1,181 @@
+"""Building blocks of the PyMC models: identified (zero-sum) effects and their scales.
+
+Every crossed effect of the rating and choice models is **sum-to-zero**, so no effect
+trades off with the intercept or with another effect:
+
+- LLM and conversation-type effects sum to zero with *equal* weights (balanced by design);
+- participant-level factors (country, age, gender, ethnicity, ...) are unbalanced and
+  have tiny levels ("Prefer not to say": 1-4 raters), so their effects sum to zero
+  **weighted by their share of the ratings**; they are parameterised level by level (the
+  heaviest level is the weighted balance of the others), so a tiny level is one
+  uncorrelated, prior-dominated coordinate for the sampler. On the PRISM-size synthetic
+  data this raised the worst bulk-ESS of the demographic effects from ~135 (equal-weight
+  ``ZeroSumNormal``) to over 1,000 of 2,000 draws;
+- nested effects (LLM x country within region) sum to zero, weighted, *within each
+  group*: a country's column is its deviation from its region, and a region with a
+  single country carries no country column at all.
+
+Parameterisations: ``centered`` (the data pin each level down), ``noncentered`` (the
+prior dominates) or ``mixed`` (levels holding >= :data:`MIXED_MIN_SHARE` of the ratings
+centred, the others non-centred).
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from .spec import ModelSpec
+
+#: Posterior variables that are sampler internals of the non-centred parameterisation.
+RAW_SUFFIX = "_z"
+#: Under the "mixed" parameterisation, levels with at least this share of the ratings are
+#: centred (their data pin them down), the others non-centred (the prior dominates).
+MIXED_MIN_SHARE = 0.05
+
+
+def is_raw(name: str) -> bool:
+    """Whether *name* is a sampler-internal raw variable (``x_z``, ``x_z_c``, ``x_z_nc``)."""
+    return re.search(rf"{RAW_SUFFIX}(_n?c)?$", name) is not None
+
+
+def weighted_zero_sum_basis(weights: np.ndarray, groups: np.ndarray | None = None
+                            ) -> tuple[list[int], np.ndarray]:
+    """Free levels and the map from their values to all levels' values.
+
+    Within each group the heaviest level is the reference: ``x_ref = -sum_free(w x) / w_ref``,
+    so ``sum w x = 0`` in every group. Returns the free level indices (in level order) and
+    the matrix ``E`` (levels x free) with ``x = E @ x_free``.
+    """
+    w = np.asarray(weights, dtype=float)
+    groups = np.zeros(len(w), dtype=int) if groups is None else np.asarray(groups)
+    refs = {g: int(np.flatnonzero(groups == g)[np.argmax(w[groups == g])]) for g in np.unique(groups)}
+    free = [i for i in range(len(w)) if i != refs[groups[i]]]
+    embed = np.zeros((len(w), len(free)))
+    for j, i in enumerate(free):
+        embed[i, j] = 1.0
+        ref = refs[groups[i]]
+        embed[ref, j] = -w[i] / w[ref] if w[ref] > 0 else 0.0
+    return free, embed
+
+
+def _mixed_levels(name: str, scale, dim_prefix: str, labels: list, centred: np.ndarray,
+                  llm_dim: str | None = None):
+    """Per-level centred / non-centred coordinates of a hierarchical effect, in *labels* order.
+
+    With *llm_dim*, each level is a column over LLMs that sums to zero (an interaction).
+    """
+    model = pm.modelcontext(None)
+    parts, positions = [], []
+    for flag, suffix in ((True, "c"), (False, "nc")):
+        idx = np.flatnonzero(centred == flag)
+        if not len(idx):
+            continue
+        dim = f"{dim_prefix}_{suffix}"
+        if dim not in model.coords:
+            model.add_coord(dim, [labels[i] for i in idx])
+        raw_name, sd = f"{name}{RAW_SUFFIX}_{suffix}", scale if flag else 1.0
+        if llm_dim is None:
+            raw = pm.Normal(raw_name, 0.0, sd, dims=dim)
+        else:
+            raw = pm.ZeroSumNormal(raw_name, sigma=sd, dims=(dim, llm_dim), n_zerosum_axes=1)
+        parts.append(raw if flag else scale * raw)
+        positions.extend(idx)
+    return pt.concatenate(parts, axis=0)[np.argsort(np.array(positions))]
+
+
+def effect(name: str, scale, dims: tuple[str, ...], centered: bool | str, zerosum_axes: int = 1,
+           weights: np.ndarray | None = None, groups: np.ndarray | None = None):
+    """A zero-sum effect with scale *scale*, centred, non-centred or mixed.
+
+    Parameters
+    ----------
+    name : str
+        Variable name (a ``Deterministic`` when not centred-without-weights).
+    scale : float or tensor
+        Prior sd of each free coordinate.
+    dims : tuple of str
+        ``(level,)`` or ``(llm, level)``.
+    centered : bool or "mixed"
+        Parameterisation (see :func:`centering`).
+    zerosum_axes : int
+        Without *weights*: the number of trailing dims that sum to zero (equal weights).
+    weights : array, optional
+        Shares of the ratings per level of the last dim: the effect then sums to zero
+        weighted over that dim (and with equal weights over the LLM dim of an interaction).
+    groups : array, optional
+        Group code per level: with *weights*, the weighted sum is zero within each group
+        (nested effects).
+    """
+    if weights is None:
+        if centered is True:
+            return pm.ZeroSumNormal(name, sigma=scale, dims=dims, n_zerosum_axes=zerosum_axes)
+        raw = pm.ZeroSumNormal(name + RAW_SUFFIX, sigma=1.0, dims=dims, n_zerosum_axes=zerosum_axes)
+        return pm.Deterministic(name, scale * raw, dims=dims)
+
+    model = pm.modelcontext(None)
+    factor = dims[-1]
+    w = np.asarray(weights, dtype=float)
+    free, embed = weighted_zero_sum_basis(w, groups)
+    if not free:  # every level is its group's reference: the effect is identically zero
+        zeros = pt.zeros((model.dim_lengths[dims[0]], len(w)) if len(dims) == 2 else (len(w),))
+        return pm.Deterministic(name, zeros, dims=dims)
+    labels = [model.coords[factor][i] for i in free]
+    free_dim = f"{factor}_free" if groups is None else f"{name}_free"
+    if free_dim not in model.coords:
+        model.add_coord(free_dim, labels)
+    llm_dim = dims[0] if len(dims) == 2 else None
+    if centered == "mixed":
+        value_free = _mixed_levels(name, scale, free_dim, labels, w[free] >= MIXED_MIN_SHARE, llm_dim)
+    elif llm_dim is not None:
+        raw = pm.ZeroSumNormal(name + RAW_SUFFIX, sigma=scale if centered else 1.0,
+                               dims=(free_dim, llm_dim), n_zerosum_axes=1)
+        value_free = raw if centered else scale * raw  # (free, llm)
+    else:
+        raw = pm.Normal(name + RAW_SUFFIX, 0.0, scale if centered else 1.0, dims=(free_dim,))
+        value_free = raw if centered else scale * raw  # (free,)
+    value = pt.dot(pt.as_tensor_variable(embed), value_free)  # (level, [llm])
+    if llm_dim is not None:
+        value = value.T
+    return pm.Deterministic(name, value, dims=dims)
+
+
+def scaled_interaction(name: str, scale, row_scale, factor: str, weights: np.ndarray):
+    """LLM x level effect whose rows have their own scale multiplier (non-centred).
+
+    ``scale * row_scale[m] * z[m, l]`` re-centred over LLMs (equal weights) and over levels
+    (rating weights); the map from the zero-sum ``z`` stays injective.
+    """
+    raw = pm.ZeroSumNormal(name + RAW_SUFFIX, sigma=1.0, dims=("llm", factor), n_zerosum_axes=2)
+    value = scale * row_scale[:, None] * raw
+    value = value - value.mean(axis=0)
+    w = pt.as_tensor_variable(np.asarray(weights, dtype=float))
+    value = value - (value @ w)[:, None]
+    return pm.Deterministic(name, value, dims=("llm", factor))
+
+
+def centering(parameterisation: str) -> bool | str:
+    """``True`` (centred), ``False`` (non-centred) or ``"mixed"`` (per level, by data share)."""
+    return "mixed" if parameterisation == "mixed" else parameterisation == "centered"
+
+
+def scale(name: str, spec: ModelSpec, family: str, prior_key: str):
+    """The scale of an effect family: a HalfNormal hyperparameter, or the fixed prior scale."""
+    if spec.pool(family) == "fixed":
+        return spec.prior(prior_key)
+    return pm.HalfNormal(name, sigma=spec.prior(prior_key))
+
+
+__all__ = [
+    "MIXED_MIN_SHARE",
+    "RAW_SUFFIX",
+    "centering",
+    "effect",
+    "is_raw",
+    "scale",
+    "scaled_interaction",
+    "weighted_zero_sum_basis",
+]

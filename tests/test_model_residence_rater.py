@@ -1,0 +1,144 @@
+"""LLM x residence effects and rater terms enter the likelihood exactly.
+
+The spec options ``llm_country`` (nested in regions), ``llm_ctype``, ``rater_llm`` (rater x
+LLM taste integrated out) and ``rater_scale`` (heteroscedastic raters) are checked against
+a brute-force multivariate normal of the individual ratings, and the identification
+constraints of the new effects are checked at a random point.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import integrate, stats
+from test_model_likelihood import _individual, _loglik_terms, _params, _point_values
+from tidy_sim import simulate_tidy
+
+from prism_stats.model import build_design, build_model, load_spec
+from prism_stats.model.predict import draw_participant_effects, linear_predictor, participant_loglik
+
+
+@pytest.fixture(scope="module")
+def small():
+    part, rat, truth = simulate_tidy(30, 14, seed=21)
+    return part, rat, truth
+
+
+def _spec(**effects):
+    base = {"llm_country": True, "llm_ctype": True, "rater_llm": True, "rater_scale": True}
+    base.update(effects)
+    return load_spec("ratings").replace(**base)
+
+
+def _dense_loglik(design, rat, part, spec, values, params, scales=True, only=None):
+    """Sum over participants (or participant *only*) of the multivariate-normal log-density
+    of their ratings, and the per-participant terms."""
+    mu = linear_predictor(params, design, spec, participant=False)[0]
+    cell, y = _individual(design, rat, part, spec)
+    owner = design.cells["participant"].to_numpy()[cell]
+    llm = design.cells["llm"].to_numpy()[cell]
+    t2 = values["sigma_participant"] ** 2
+    w2 = values.get("sigma_rater_llm", 0.0) ** 2
+    total = 0.0
+    per_participant = []
+    for p in np.unique(owner) if only is None else [only]:
+        sel = owner == p
+        s2 = values["sigma"] ** 2 * (np.exp(2 * values["rater_scale"][p]) if scales and "rater_scale" in values else 1.0)
+        same_llm = (llm[sel][:, None] == llm[sel][None, :]).astype(float)
+        cov = s2 * np.eye(sel.sum()) + t2 + w2 * same_llm
+        ll = stats.multivariate_normal.logpdf(y[sel], mu[cell[sel]], cov)
+        per_participant.append(ll)
+        total += ll
+    return total, np.array(per_participant)
+
+
+def test_residence_and_ctype_effects_are_identified(small):
+    part, rat, _ = small
+    spec = _spec(rater_llm=False, rater_scale=False)
+    design = build_design((part, rat), spec)
+    assert design.coords["region"] == ["Americas", "Europe", "Africa"]
+    model = build_model(design, spec)
+    _, values = _point_values(model, 7)
+    country = np.asarray(values["llm_country"])  # (llm, country)
+    region = np.asarray(values["llm_region"])  # (llm, region)
+    ctype = np.asarray(values["llm_ctype"])
+    w = design.level_weights("country")
+    groups = design.level_groups("country", "region")
+    np.testing.assert_allclose(country.mean(axis=0), 0, atol=1e-10)
+    for g in np.unique(groups):  # weighted zero-sum within each region ...
+        np.testing.assert_allclose(country[:, groups == g] @ w[groups == g], 0, atol=1e-10)
+    # ... so the single-country regions (GBR, ZAF) carry no country column
+    for iso in ("GBR", "ZAF"):
+        assert np.all(country[:, design.coords["country"].index(iso)] == 0)
+    assert np.abs(country[:, design.coords["country"].index("USA")]).max() > 1e-3
+    np.testing.assert_allclose(region.mean(axis=0), 0, atol=1e-10)
+    np.testing.assert_allclose(region @ design.level_weights("region"), 0, atol=1e-10)
+    np.testing.assert_allclose(ctype.mean(axis=0), 0, atol=1e-10)
+    np.testing.assert_allclose(ctype.mean(axis=1), 0, atol=1e-10)
+
+
+@pytest.mark.parametrize("rater_llm,rater_scale", [(True, True), (True, False), (False, True)])
+def test_rater_terms_equal_multivariate_normal(small, rater_llm, rater_scale):
+    part, rat, _ = small
+    spec = _spec(rater_llm=rater_llm, rater_scale=rater_scale)
+    design = build_design((part, rat), spec)
+    model = build_model(design, spec)
+    assert ("sigma_rater_llm" in model.named_vars) == rater_llm
+    assert ("rater_scale" in model.named_vars) == rater_scale
+    point, values = _point_values(model, 9)
+    params = _params(values, model, design)
+    expected, per_p = _dense_loglik(design, rat, part, spec, values, params)
+    assert _loglik_terms(model, point) == pytest.approx(expected, rel=1e-10)
+    if not rater_scale:  # LOO terms: the same quantity participant by participant
+        ll = participant_loglik(params, design, spec).values[0, 0]
+        np.testing.assert_allclose(ll, per_p, rtol=1e-10)
+
+
+def test_loo_term_integrates_a_new_raters_scale(small):
+    """With heteroscedastic raters the LOO term is the predictive density of a new rater
+    with the participant's attributes: the rater's own scale is integrated over its
+    population distribution (quadrature), not fixed at the fitted value."""
+    part, rat, _ = small
+    spec = _spec()
+    design = build_design((part, rat), spec)
+    model = build_model(design, spec)
+    _, values = _point_values(model, 11)
+    params = _params(values, model, design)
+    ll = participant_loglik(params, design, spec).values[0, 0]
+    zeta = float(values["rater_scale_sd"])
+    for p in range(3):
+        def density(lam, p=p):
+            v = dict(values)
+            v["rater_scale"] = np.full_like(np.asarray(values["rater_scale"]), lam)
+            _, per_p = _dense_loglik(design, rat, part, spec, v, params)
+            return np.exp(per_p[p] - ll[p]) * stats.norm.pdf(lam, 0, zeta)
+
+        val, _ = integrate.quad(density, -6 * zeta, 6 * zeta, limit=100)
+        assert np.log(val) == pytest.approx(0.0, abs=2e-3)
+
+
+def test_participant_redraws_match_the_conditional_posterior(small):
+    """u_p | y, theta is normal with mean G/P and precision P: check against the dense
+    Gaussian conditional of one participant."""
+    part, rat, _ = small
+    spec = _spec()
+    design = build_design((part, rat), spec)
+    model = build_model(design, spec)
+    _, values = _point_values(model, 13)
+    params = _params(values, model, design)
+    draws = np.stack([draw_participant_effects(params, design, spec, np.random.default_rng(s)).values[0, 0]
+                      for s in range(400)])
+    mu = linear_predictor(params, design, spec, participant=False)[0]
+    cell, y = _individual(design, rat, part, spec)
+    owner = design.cells["participant"].to_numpy()[cell]
+    llm = design.cells["llm"].to_numpy()[cell]
+    p = 0
+    sel = owner == p
+    s2 = values["sigma"] ** 2 * np.exp(2 * values["rater_scale"][p])
+    cov = s2 * np.eye(sel.sum()) + values["sigma_rater_llm"] ** 2 * (llm[sel][:, None] == llm[sel][None, :])
+    t2 = values["sigma_participant"] ** 2
+    inv = np.linalg.inv(cov)
+    precision = 1 / t2 + inv.sum()
+    mean = (inv @ (y[sel] - mu[cell[sel]])).sum() / precision
+    assert draws[:, p].mean() == pytest.approx(mean, abs=4 / np.sqrt(precision * 400))
+    assert draws[:, p].var() == pytest.approx(1 / precision, rel=0.2)
