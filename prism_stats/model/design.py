@@ -80,20 +80,6 @@ class Design:
         w = np.bincount(codes, weights=self.cells["n"].to_numpy(), minlength=len(self.coords[factor]))
         return w / w.sum()
 
-    def level_groups(self, factor: str, group: str) -> np.ndarray:
-        """Code of *group* for every level of *factor* (e.g. the region of each country).
-
-        Every participant-level factor level maps to one group (checked); a level no
-        participant holds cannot occur (levels are the observed ones).
-        """
-        plev = self.participant_levels
-        pairs = plev[[factor, group]].drop_duplicates()
-        if pairs[factor].duplicated().any():
-            raise DesignError(f"{factor} levels do not nest in {group}")
-        out = np.zeros(len(self.coords[factor]), dtype=np.int64)
-        out[pairs[factor].to_numpy()] = pairs[group].to_numpy()
-        return out
-
     def cell_codes(self, factor: str) -> np.ndarray:
         """Code of *factor* for every observation cell (via its participant)."""
         if factor in self.cells.columns:

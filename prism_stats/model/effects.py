@@ -11,9 +11,9 @@ trades off with the intercept or with another effect:
   uncorrelated, prior-dominated coordinate for the sampler. On the PRISM-size synthetic
   data this raised the worst bulk-ESS of the demographic effects from ~135 (equal-weight
   ``ZeroSumNormal``) to over 1,000 of 2,000 draws;
-- nested effects (LLM x country within region) sum to zero, weighted, *within each
-  group*: a country's column is its deviation from its region, and a region with a
-  single country carries no country column at all.
+- LLM x residence effects are built by projection (:func:`scaled_interaction`), so every
+  country keeps its own explicit prior -- GBR and USA both hold about a quarter of the
+  ratings, and a reference-level construction would tie one's prior to the other's.
 
 Parameterisations: ``centered`` (the data pin each level down), ``noncentered`` (the
 prior dominates) or ``mixed`` (levels holding >= :data:`MIXED_MIN_SHARE` of the ratings
@@ -42,23 +42,20 @@ def is_raw(name: str) -> bool:
     return re.search(rf"{RAW_SUFFIX}(_n?c)?$", name) is not None
 
 
-def weighted_zero_sum_basis(weights: np.ndarray, groups: np.ndarray | None = None
-                            ) -> tuple[list[int], np.ndarray]:
+def weighted_zero_sum_basis(weights: np.ndarray) -> tuple[list[int], np.ndarray]:
     """Free levels and the map from their values to all levels' values.
 
-    Within each group the heaviest level is the reference: ``x_ref = -sum_free(w x) / w_ref``,
-    so ``sum w x = 0`` in every group. Returns the free level indices (in level order) and
-    the matrix ``E`` (levels x free) with ``x = E @ x_free``.
+    The heaviest level is the reference: ``x_ref = -sum_free(w x) / w_ref``, so
+    ``sum w x = 0``. Returns the free level indices (in level order) and the matrix ``E``
+    (levels x free) with ``x = E @ x_free``.
     """
     w = np.asarray(weights, dtype=float)
-    groups = np.zeros(len(w), dtype=int) if groups is None else np.asarray(groups)
-    refs = {g: int(np.flatnonzero(groups == g)[np.argmax(w[groups == g])]) for g in np.unique(groups)}
-    free = [i for i in range(len(w)) if i != refs[groups[i]]]
+    ref = int(np.argmax(w))
+    free = [i for i in range(len(w)) if i != ref]
     embed = np.zeros((len(w), len(free)))
     for j, i in enumerate(free):
         embed[i, j] = 1.0
-        ref = refs[groups[i]]
-        embed[ref, j] = -w[i] / w[ref] if w[ref] > 0 else 0.0
+        embed[ref, j] = -w[i] / w[ref]
     return free, embed
 
 
@@ -88,7 +85,7 @@ def _mixed_levels(name: str, scale, dim_prefix: str, labels: list, centred: np.n
 
 
 def effect(name: str, scale, dims: tuple[str, ...], centered: bool | str, zerosum_axes: int = 1,
-           weights: np.ndarray | None = None, groups: np.ndarray | None = None):
+           weights: np.ndarray | None = None):
     """A zero-sum effect with scale *scale*, centred, non-centred or mixed.
 
     Parameters
@@ -106,9 +103,6 @@ def effect(name: str, scale, dims: tuple[str, ...], centered: bool | str, zerosu
     weights : array, optional
         Shares of the ratings per level of the last dim: the effect then sums to zero
         weighted over that dim (and with equal weights over the LLM dim of an interaction).
-    groups : array, optional
-        Group code per level: with *weights*, the weighted sum is zero within each group
-        (nested effects).
     """
     if weights is None:
         if centered is True:
@@ -119,12 +113,9 @@ def effect(name: str, scale, dims: tuple[str, ...], centered: bool | str, zerosu
     model = pm.modelcontext(None)
     factor = dims[-1]
     w = np.asarray(weights, dtype=float)
-    free, embed = weighted_zero_sum_basis(w, groups)
-    if not free:  # every level is its group's reference: the effect is identically zero
-        zeros = pt.zeros((model.dim_lengths[dims[0]], len(w)) if len(dims) == 2 else (len(w),))
-        return pm.Deterministic(name, zeros, dims=dims)
+    free, embed = weighted_zero_sum_basis(w)
     labels = [model.coords[factor][i] for i in free]
-    free_dim = f"{factor}_free" if groups is None else f"{name}_free"
+    free_dim = f"{factor}_free"
     if free_dim not in model.coords:
         model.add_coord(free_dim, labels)
     llm_dim = dims[0] if len(dims) == 2 else None
@@ -143,14 +134,23 @@ def effect(name: str, scale, dims: tuple[str, ...], centered: bool | str, zerosu
     return pm.Deterministic(name, value, dims=dims)
 
 
-def scaled_interaction(name: str, scale, row_scale, factor: str, weights: np.ndarray):
-    """LLM x level effect whose rows have their own scale multiplier (non-centred).
+def scaled_interaction(name: str, scale, row_scale, factor: str, weights: np.ndarray,
+                       col_scale=None):
+    """LLM x level effect, non-centred, with optional per-row and per-column multipliers.
 
-    ``scale * row_scale[m] * z[m, l]`` re-centred over LLMs (equal weights) and over levels
-    (rating weights); the map from the zero-sum ``z`` stays injective.
+    ``scale * row_scale[m] * col_scale[l] * z[m, l]`` re-centred over LLMs (equal weights)
+    and over levels (rating weights, by projection: every level keeps an explicit prior,
+    unlike the reference-level construction of :func:`effect`, which would make the
+    heaviest level's prior the mirror image of the next heaviest -- wrong for GBR and USA,
+    who hold a quarter of the ratings each); the map from the zero-sum ``z`` stays
+    injective.
     """
     raw = pm.ZeroSumNormal(name + RAW_SUFFIX, sigma=1.0, dims=("llm", factor), n_zerosum_axes=2)
-    value = scale * row_scale[:, None] * raw
+    value = scale * raw
+    if row_scale is not None:
+        value = value * row_scale[:, None]
+    if col_scale is not None:
+        value = value * col_scale[None, :]
     value = value - value.mean(axis=0)
     w = pt.as_tensor_variable(np.asarray(weights, dtype=float))
     value = value - (value @ w)[:, None]

@@ -21,7 +21,7 @@ effect sums to zero; LLM and conversation-type effects with equal weights,
 participant-level factors weighted by their share of the ratings; LLM x demographic and
 LLM x country matrices over *both* axes, so ``llm_effect`` is the LLM's average over the
 raters and the interactions are pure heterogeneity. LLM x country columns sum to zero
-(weighted) within each region, so a country's column is its deviation from its region.
+(weighted) over countries; with regions, a country's deviation is its region's plus its own.
 **Centred** where the data pin each level down (21 LLMs with ~1,400 opening ratings
 each, conversation types; GBR and USA under "mixed"), **non-centred** where the prior
 dominates (countries, demographic levels, LLM x level cells). The spec's
@@ -66,8 +66,7 @@ def effect_names(design: Design, spec: ModelSpec) -> dict[str, tuple[str, ...]]:
     if spec.llm_country and len(design.coords["country"]) > 1:
         if "region" in design.coords and len(design.coords["region"]) > 1:
             out["llm_region"] = ("llm", "region")
-        if "region" not in design.coords or len(design.coords["region"]) < len(design.coords["country"]):
-            out["llm_country"] = ("llm", "country")
+        out["llm_country"] = ("llm", "country")
     if spec.llm_ctype and len(design.coords["conversation_type"]) > 1:
         out["llm_ctype"] = ("llm", "conversation_type")
     return out
@@ -192,22 +191,28 @@ def score_data(design: Design, spec: ModelSpec) -> dict[str, np.ndarray | float]
 
 
 def _llm_residence(design: Design, spec: ModelSpec, effects: dict, m_idx):
-    """LLM x region and LLM x country-within-region terms of the linear predictor."""
+    """LLM x region and LLM x country terms of the linear predictor.
+
+    Both are non-centred and weighted-zero-sum by projection over their levels. Under
+    ``pooling.llm_country = "per_country"`` every country's column has its own multiplier
+    ``llm_country_scale ~ HalfNormal(1)`` of the common scale: a country whose raters rank
+    the LLMs very differently (learnt from its own 21 deviations when it has many raters)
+    is not shrunk toward the many countries that barely differ, while small countries stay
+    prior-dominated.
+    """
     out = 0.0
-    param = centering(spec.param("llm_country"))
-    k_cells = design.cell_codes("country")
-    weights = design.level_weights("country")
     if "llm_region" in effects:
         s = scale("sigma_llm_region", spec, "llm_country", "sigma_llm_region")
-        g = effect("llm_region", s, ("llm", "region"), param, zerosum_axes=2,
-                   weights=design.level_weights("region"))
+        g = scaled_interaction("llm_region", s, None, "region", design.level_weights("region"))
         out = out + g[m_idx, design.cell_codes("region")]
     if "llm_country" in effects:
-        groups = design.level_groups("country", "region") if "region" in design.coords else None
-        s = scale("sigma_llm_country", spec, "llm_country", "sigma_llm_country")
-        g = effect("llm_country", s, ("llm", "country"), param, zerosum_axes=2,
-                   weights=weights, groups=groups)
-        out = out + g[m_idx, k_cells]
+        per_country = spec.pool("llm_country") == "per_country"
+        s = (pm.HalfNormal("sigma_llm_country", sigma=spec.prior("sigma_llm_country")) if per_country
+             else scale("sigma_llm_country", spec, "llm_country", "sigma_llm_country"))
+        col = pm.HalfNormal("llm_country_scale", sigma=1.0, dims="country") if per_country else None
+        g = scaled_interaction("llm_country", s, None, "country", design.level_weights("country"),
+                               col_scale=col)
+        out = out + g[m_idx, design.cell_codes("country")]
     return out
 
 

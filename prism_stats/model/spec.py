@@ -86,9 +86,6 @@ DEFAULT_PARAMETERISATION: dict[str, str] = {
     "conversation_type": "centered",
     "demographic": "noncentered",
     "interaction": "noncentered",
-    # GBR and USA hold ~25% of the ratings each: their LLM x country columns are pinned
-    # down by the data (centred); the other countries' are prior-dominated (non-centred).
-    "llm_country": "mixed",
     "llm_ctype": "centered",
 }
 #: Pooling per effect family: "partial" (a hierarchical scale sigma_x is estimated) or
@@ -105,8 +102,9 @@ DEFAULT_POOLING: dict[str, str] = {
     "llm_ctype": "partial",
 }
 #: "per_llm" (interactions only): each LLM row gets its own multiplier of the scale, so
-#: a few strongly polarising LLMs are not shrunk towards the many homogeneous ones.
-POOLINGS: tuple[str, ...] = ("partial", "fixed", "per_llm")
+#: a few strongly polarising LLMs are not shrunk towards the many homogeneous ones;
+#: "per_country" (llm_country only): likewise one multiplier per country.
+POOLINGS: tuple[str, ...] = ("partial", "fixed", "per_llm", "per_country")
 
 DEFAULT_SAMPLING: dict[str, Any] = {
     "sampler": "nutpie",
@@ -154,12 +152,13 @@ class ModelSpec:
         Whether a conversation-type effect is included.
     llm_country : bool
         LLM x country effects: raters of each country (``country``) may rank the LLMs
-        differently. Partially pooled, with countries nested in regions
-        (``country_nesting``), so the many small countries borrow strength from their
-        region and the big ones (GBR, USA) are led by their own data.
+        differently. Partially pooled (``pooling.llm_country``: one scale, or
+        ``"per_country"`` multipliers so that a country whose raters differ a lot, learnt
+        from its own data, is not shrunk toward the many that differ little).
     country_nesting : {"region", "subregion", "none"}
-        How ``llm_country`` nests countries (UN M49 region or subregion of the residence
-        country); ``reside_country`` only.
+        Whether ``llm_country`` adds an LLM x region level (UN M49 region or subregion of
+        the residence country; ``reside_country`` only), so small countries borrow from
+        their region.
     llm_ctype : bool
         LLM x conversation-type effects.
     rater_llm : bool
@@ -230,6 +229,8 @@ class ModelSpec:
                 fail(f"effects.pooling.{key} must be one of {POOLINGS}, got {value!r}")
             if value == "per_llm" and key != "interaction":
                 fail(f"effects.pooling.{key}: only the LLM x demographic interactions can be 'per_llm'")
+            if value == "per_country" and key != "llm_country":
+                fail(f"effects.pooling.{key}: only llm_country can be 'per_country'")
         for key in self.priors:
             if key not in DEFAULT_PRIORS:
                 fail(f"priors: unknown key {key!r} (known: {sorted(DEFAULT_PRIORS)})")
@@ -243,9 +244,9 @@ class ModelSpec:
                 fail(f"parameterisation.{key} must be one of {PARAMETERISATIONS}, got {value!r}")
             if value == "marginalized" and key != "participant":
                 fail(f"parameterisation.{key}: only participant effects can be 'marginalized'")
-            if value == "mixed" and key not in ("country", "demographic", "interaction", "llm_country"):
-                fail(f"parameterisation.{key}: only country, demographic, interaction and "
-                     "llm_country effects can be 'mixed'")
+            if value == "mixed" and key not in ("country", "demographic", "interaction"):
+                fail(f"parameterisation.{key}: only country, demographic and interaction effects "
+                     "can be 'mixed'")
         if self.country_nesting not in COUNTRY_NESTINGS:
             fail(f"effects.country_nesting must be one of {COUNTRY_NESTINGS}, got {self.country_nesting!r}")
         if self.llm_country and self.country_nesting != "none" and self.country != "reside_country":
