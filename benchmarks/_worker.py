@@ -95,7 +95,7 @@ def load_tables(path: str) -> types.SimpleNamespace:
 
 def task_prepare(cfg: dict[str, Any]) -> dict[str, Any]:
     from prism_stats.data import load_prism
-    from prism_stats.data.synth import generate, write_release
+    from prism_stats.synth import generate, write_release
 
     n, seed = int(cfg["participants"]), int(cfg["seed"])
     t0 = time.perf_counter()
@@ -114,7 +114,7 @@ def task_prepare(cfg: dict[str, Any]) -> dict[str, Any]:
     info = {
         "participants": n,
         "seed": seed,
-        "generator": "prism_stats.data.synth.generate (defaults: text effects on)",
+        "generator": "prism_stats.synth.generate (defaults: text effects on)",
         "n_participants_with_ratings": int(ratings["participant"].nunique()),
         "n_ratings_all_turns": len(ratings),
         "n_ratings_opening": opening,
@@ -300,7 +300,7 @@ def task_fit_reuse(cfg: dict[str, Any]) -> dict[str, Any]:
 
     from prism_stats.model import build_design, build_model
     from prism_stats.model.predict import draw_participant_effects, simulate_cells
-    from prism_stats.sweeps.sbc import data_updates, replicate_design
+    from prism_stats.sweeps.sbc_replicate import data_updates, replicate_design
 
     data = load_tables(cfg["data"])
     spec = _spec(cfg)

@@ -73,9 +73,9 @@ def recover(participants: int, seed: int, spec: str, replicates: int, keep: floa
     (with *keep*, also the skewed-sample experiment of :func:`skewed_sample`). *sampling*
     overrides the spec's draws / tune (smoke tests only)."""
     from prism_stats.data import load_prism
-    from prism_stats.data.synth import synthesize
     from prism_stats.model import diagnose, fit
     from prism_stats.model.crosscheck import mixedlm_crosscheck
+    from prism_stats.synth import synthesize
     from prism_stats.welfare import expected_gaps, model_welfare, true_welfare
 
     work = Path(tempfile.mkdtemp(prefix="prism-recovery-"))
@@ -179,7 +179,7 @@ ESTIMATORS: dict[str, str] = {"raw_mean": "raw", "raked_mean": "raked", "mean": 
 def movement(table: pd.DataFrame) -> pd.DataFrame:
     """Per country and LLM set: RMSE of raw, raked and MRP means against the truth, and the
     share of the raw error each estimator removes (1 - RMSE / raw RMSE)."""
-    from prism_stats.data.synth_truth import PLANTED_LLMS
+    from prism_stats.synth.truth import PLANTED_LLMS
 
     rows = []
     for (country, subset), g in pd.concat([table.assign(subset="all 21"),
@@ -197,7 +197,7 @@ def bias_variance(table: pd.DataFrame) -> pd.DataFrame:
     each estimator's error (bias = mean error of an LLM over the releases, so the squared
     bias still holds variance / releases of noise), and the mean signed error of each
     planted LLM: raking trades variance for bias, MRP the other way round."""
-    from prism_stats.data.synth_truth import PLANTED_LLMS
+    from prism_stats.synth.truth import PLANTED_LLMS
 
     err = table.assign(**{f"err_{c}": table[c] - table.mean_true for c in ESTIMATORS})
     rows = []

@@ -1,18 +1,26 @@
-"""Small I/O helpers shared by every stage: atomic writes, hashing, run metadata."""
+"""Small I/O helpers shared by every stage: atomic writes, figures, hashing, run metadata."""
 
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import os
 import platform
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+#: The pipeline's record of its output folder (written by :mod:`prism_stats.pipeline`,
+#: read by the report): ``OUT/manifest.json``.
+MANIFEST_FILE = "manifest.json"
+MANIFEST_KIND = "prism-stats pipeline"
+#: Bump when the meaning of the manifest fields changes.
+MANIFEST_SCHEMA = 1
 
 #: Packages whose versions are recorded with every result.
 TRACKED_PACKAGES: tuple[str, ...] = (
@@ -81,6 +89,31 @@ def write_json_atomic(target: str | os.PathLike[str], obj: Any) -> Path:
     return write_text_atomic(target, json.dumps(obj, indent=2, default=_json_default) + "\n")
 
 
+#: Resolution (dots per inch) of every raster figure the package writes.
+FIGURE_DPI: int = 150
+
+
+def save_figure(fig: Any, folder: str | os.PathLike[str], stem: str,
+                formats: Sequence[str] = ("png", "pdf"), dpi: int = FIGURE_DPI) -> list[Path]:
+    """Write *fig* as ``<stem>.<fmt>`` for each format, atomically, at its own size.
+
+    The size is the figure's (no tight bounding box, so every PNG of a figure type has
+    the same pixel size, ``size x dpi``). The figure is closed afterwards.
+    """
+    folder = Path(folder)
+    paths = []
+    for fmt in formats:
+        path = folder / f"{stem}.{fmt}"
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi)
+        paths.append(path)
+    # local: pyplot is imported only once a figure exists (importing it picks a backend)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)  # releases pyplot-managed figures; a no-op for plain Figure objects
+    return paths
+
+
 def _json_default(obj: Any) -> Any:
     if hasattr(obj, "item"):  # numpy scalar
         return obj.item()
@@ -102,10 +135,34 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def content_sha256(path: str | os.PathLike[str], chunk: int = 1 << 22) -> str:
+    """Hex SHA-256 of a file's content, decompressed for ``.gz`` files, read in blocks."""
+    h = hashlib.sha256()
+    opener = gzip.open if Path(path).suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
 def sha256_json(obj: Any) -> str:
     """Hex SHA-256 of the canonical JSON form of *obj* (sorted keys)."""
     text = json.dumps(obj, sort_keys=True, default=_json_default, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_manifest(out: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The pipeline manifest of *out*, or ``None`` when there is none (or it is unreadable)."""
+    path = Path(out) / MANIFEST_FILE
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or manifest.get("kind") != MANIFEST_KIND:
+        return None
+    return manifest
 
 
 def package_versions() -> dict[str, str]:

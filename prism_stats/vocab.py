@@ -174,9 +174,22 @@ CENSUS_ETHNICITY_FROM_CATEGORISED: dict[str, str] = {
 #: Ethnicity factor used by the models: the census groups plus "Prefer not to say".
 ETHNICITY_GROUPS: tuple[str, ...] = CENSUS_ETHNICITIES + (PREFER_NOT,)
 
+#: Ratings at or below this score count as a veto (the original study's ``score <= 10``).
+VETO_THRESHOLD: int = 10
+
 COUNTRIES_MRP: tuple[str, ...] = ("uk", "us")
 #: Residence ISO3 code of each post-stratification country.
 COUNTRY_ISO3: dict[str, str] = {"uk": "GBR", "us": "USA"}
+#: Census population subgroups (``census.group_masks``): MRP groups, welfare pools and
+#: targets, the synthetic truth's population means.
+POPULATION_GROUPS: tuple[str, ...] = (
+    "all", "male", "nonmale", "white", "nonwhite", "under45", "over45",
+)
+#: Display labels of the population groups in tables and figures.
+GROUP_LABELS: dict[str, str] = {
+    "all": "All", "male": "Male", "nonmale": "Non-male", "white": "White",
+    "nonwhite": "Non-white", "under45": "Under 45", "over45": "45+",
+}
 
 # --- conversations --------------------------------------------------------------------
 

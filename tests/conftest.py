@@ -24,7 +24,7 @@ SMALL_SAMPLING = {"chains": 2, "draws": 300, "tune": 300, "seed": 11}
 @pytest.fixture(scope="session")
 def synth_small(tmp_path_factory):
     """A small synthetic release (300 participants) with its truth, written once."""
-    from prism_stats.data.synth import synthesize
+    from prism_stats.synth import synthesize
 
     out = tmp_path_factory.mktemp("synth_small")
     synthesize(out, participants=SMALL_PARTICIPANTS, seed=SMALL_SEED)

@@ -13,8 +13,8 @@ import pytest
 from prism_stats.data import describe, load_prism, validate_release
 
 synth = pytest.importorskip(
-    "prism_stats.data.synth",
-    reason="prism_stats.data.synth (the synthetic generator) is not available",
+    "prism_stats.synth",
+    reason="prism_stats.synth (the synthetic generator) is not available",
 )
 
 # describe() quantity -> SynthResult.counts key
@@ -37,7 +37,7 @@ SAME_COUNTS = {
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory) -> tuple[Path, object]:
     if not hasattr(synth, "synthesize"):
-        pytest.skip("prism_stats.data.synth has no synthesize()")
+        pytest.skip("prism_stats.synth has no synthesize()")
     folder = tmp_path_factory.mktemp("synth60")
     result = synth.synthesize(folder, participants=60, seed=20240611, metadata=True)
     return folder, result

@@ -22,7 +22,7 @@ from prism_stats.welfare import (
     run_juries,
     summarise_welfare,
 )
-from prism_stats.welfare.juries import bayesian_ridge
+from prism_stats.welfare.imputation import bayesian_ridge
 
 A, B, C = LLM_SHORT_NAMES[:3]  # command, claude-instant-1, palm-2
 
@@ -404,7 +404,7 @@ def test_imputed_tables_are_clipped_and_fitted_on_everyone():
     raw = base.values.sel(rule="mean").values
     # What the imputer gives before clipping, in the original's row/column order.
     order_r = np.argsort(np.array(base.participants, dtype=object), kind="stable")
-    from prism_stats.welfare.juries import _original_column_name
+    from prism_stats.welfare.jury_tables import _original_column_name
 
     order_c = np.argsort([_original_column_name(m) for m in base.llms], kind="stable")
     with warnings.catch_warnings():

@@ -16,14 +16,13 @@ from prism_stats.model import build_design, build_model, load_spec
 from prism_stats.model.diagnostics import prior_samples
 from prism_stats.model.predict import simulate_cells
 from prism_stats.sweeps import sbc
-from prism_stats.sweeps.sbc import (
-    SbcError,
+from prism_stats.sweeps.sbc import SbcError, run_sbc
+from prism_stats.sweeps.sbc_replicate import (
     data_updates,
     model_structure,
     mrp_quantities,
     parameter_quantities,
     replicate_design,
-    run_sbc,
 )
 
 FAST = {"mode": "FAST_COMPILE"}

@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 from prism_stats.sweeps import calibration as cal
-from prism_stats.sweeps.sbc import ranks_of, thin_indices
+from prism_stats.sweeps.sbc_replicate import ranks_of, thin_indices
 
 
 def _brute_force_prob(n, z, lower, upper, sims=40000, seed=0):

@@ -13,31 +13,30 @@ import xarray as xr
 
 from prism_stats import census, vocab
 from prism_stats.data import schema
-from prism_stats.data import synth_tables as T
-from prism_stats.data.synth import (
+from prism_stats.synth import (
     SynthError,
     generate,
     stage_rngs,
     synthesize,
     text_features,
 )
-from prism_stats.data.synth_release import interaction_ids
-from prism_stats.data.synth_text import (
+from prism_stats.synth import tables as T
+from prism_stats.synth.population import (
+    GROUPS,
+    check_planted,
+    group_optima,
+    true_population_means,
+)
+from prism_stats.synth.release import interaction_ids
+from prism_stats.synth.scores import expected_observed, scores
+from prism_stats.synth.text import (
     FeatureDistribution,
     default_feature_distribution,
     draw_features,
     response_texts,
 )
-from prism_stats.data.synth_truth import (
-    GROUPS,
-    PLANTED,
-    check_planted,
-    expected_observed,
-    group_optima,
-    scores,
-    true_population_means,
-)
-from prism_stats.data.synth_util import allocate
+from prism_stats.synth.truth import PLANTED
+from prism_stats.synth.util import allocate
 
 N = 150
 SEED = 11

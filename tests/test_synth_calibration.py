@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from prism_stats import vocab
-from prism_stats.data import synth_tables as T
-from prism_stats.data.synth import DEFAULT_SEED, generate
+from prism_stats.synth import DEFAULT_SEED, generate
+from prism_stats.synth import tables as T
 
 
 @pytest.fixture(scope="module")

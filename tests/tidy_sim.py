@@ -1,7 +1,7 @@
 """Tidy tables simulated straight from the rating model (no JSON, no clipping).
 
 Used by the model tests for exact-truth recovery checks; the full synthetic release
-(`prism_stats.data.synth`) serves the end-to-end tests.
+(`prism_stats.synth`) serves the end-to-end tests.
 """
 
 from __future__ import annotations

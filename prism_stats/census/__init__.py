@@ -79,6 +79,7 @@ import functools
 import json
 from collections.abc import Mapping
 from importlib import resources
+from io import StringIO
 
 import numpy as np
 import pandas as pd
@@ -124,7 +125,7 @@ __all__ = [
 COUNTRIES: tuple[str, ...] = vocab.COUNTRIES_MRP
 HARMONISATIONS: tuple[str, ...] = ("default", "original")
 #: Population subgroups of :func:`group_masks` (the welfare analysis' populations).
-GROUPS: tuple[str, ...] = ("all", "male", "nonmale", "white", "nonwhite", "under45", "over45")
+GROUPS: tuple[str, ...] = vocab.POPULATION_GROUPS
 
 #: ACS 2022 1-year total resident population of the United States (table B01003,
 #: estimate B01003_001E; controlled to the population estimates, so without sampling
@@ -165,8 +166,6 @@ def _data_text(name: str) -> str:
 
 
 def _read_csv(name: str) -> pd.DataFrame:
-    from io import StringIO
-
     return pd.read_csv(StringIO(_data_text(name)), comment="#")
 
 

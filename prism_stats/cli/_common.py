@@ -7,6 +7,9 @@ from typing import Any, NoReturn
 
 import typer
 
+# Each command imports what it needs inside its function: `prism-stats --help` starts in
+# ~0.2 s instead of ~5 s (the model layer loads PyMC).
+
 
 def abort(message: str, code: int = 2) -> NoReturn:
     """Print *message* to stderr and exit with *code* (no traceback)."""

@@ -9,6 +9,9 @@ import typer
 
 from ._common import abort, load_data_or_abort, load_run_or_abort
 
+# Each command imports what it needs inside its function: `prism-stats --help` starts in
+# ~0.2 s instead of ~5 s (the model layer loads PyMC).
+
 COUNTRY_HELP = "Post-stratification country: uk or us."
 
 

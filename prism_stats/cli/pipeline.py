@@ -15,6 +15,9 @@ import typer
 
 from ._common import abort
 
+# Each command imports what it needs inside its function: `prism-stats --help` starts in
+# ~0.2 s instead of ~5 s (the model layer loads PyMC).
+
 ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="Pipeline configuration (TOML; see configs/run.toml).",

@@ -14,6 +14,9 @@ import typer
 
 from ._common import abort
 
+# Each command imports what it needs inside its function: `prism-stats --help` starts in
+# ~0.2 s instead of ~5 s (the model layer loads PyMC).
+
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to *app*."""

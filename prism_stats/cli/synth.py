@@ -13,6 +13,9 @@ import typer
 
 from ._common import abort
 
+# Each command imports what it needs inside its function: `prism-stats --help` starts in
+# ~0.2 s instead of ~5 s (the model layer loads PyMC).
+
 
 def synth_cmd(
     out: Annotated[
@@ -39,7 +42,7 @@ def synth_cmd(
     Writes survey.jsonl, conversations.jsonl, utterances.jsonl (and metadata.jsonl with
     --metadata) and truth/params.nc, truth/population_means.csv, truth/truth.json.
     """
-    from prism_stats.data.synth import SynthError, synthesize
+    from prism_stats.synth import SynthError, synthesize
 
     try:
         result = synthesize(out, participants, seed, metadata=metadata)

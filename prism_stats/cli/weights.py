@@ -8,6 +8,9 @@ from typing import Annotated
 
 import typer
 
+# Each command imports what it needs inside its function: `prism-stats --help` starts in
+# ~0.2 s instead of ~5 s (the model layer loads PyMC).
+
 COUNTRY_HELP = "Country of the census frame: uk or us."
 
 

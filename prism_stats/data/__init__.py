@@ -28,15 +28,10 @@ from .io import (
     find_release_files,
     how_to_obtain,
 )
+from .issues import ExclusionReport, PrismValidationError, ValidationIssue, ValidationReport
 from .summary import PUBLISHED_COUNTS, PUBLISHED_SOURCES, Summary, compare_to_published, describe
 from .tidy import CHOICE_SLOTS, PrismData, load_prism
-from .validate import (
-    ExclusionReport,
-    PrismValidationError,
-    ValidationIssue,
-    ValidationReport,
-    validate_release,
-)
+from .validate import validate_release
 
 __all__ = [
     "CHOICE_SLOTS",

@@ -27,7 +27,7 @@ import pandas as pd
 
 from prism_stats import vocab
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotation only: tidy imports this module (PrismData.describe)
     from .tidy import PrismData
 
 __all__ = ["PUBLISHED_COUNTS", "PUBLISHED_SOURCES", "Summary", "compare_to_published", "describe"]

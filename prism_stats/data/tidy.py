@@ -27,7 +27,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,17 +36,9 @@ from prism_stats import _io, vocab
 
 from . import schema
 from .io import PrismDataNotFound, download_from_hub, how_to_obtain
-from .validate import (
-    CheckedRelease,
-    ExclusionReport,
-    PrismValidationError,
-    ValidationReport,
-    check_release,
-    read_release,
-)
-
-if TYPE_CHECKING:
-    from .summary import Summary
+from .issues import ExclusionReport, PrismValidationError, ValidationReport
+from .summary import Summary, describe
+from .validate import CheckedRelease, check_release, read_release
 
 __all__ = ["CHOICE_SLOTS", "PrismData", "load_prism"]
 
@@ -182,8 +174,6 @@ class PrismData:
 
     def describe(self) -> Summary:
         """The descriptive table of the original study (see :func:`prism_stats.data.describe`)."""
-        from .summary import describe
-
         return describe(self)
 
     def __repr__(self) -> str:

@@ -1,17 +1,19 @@
-"""The model stage: specs, sufficient-statistics designs, PyMC rating model, fitting,
-diagnostics and run folders. See ARCHITECTURE.md."""
+"""The model stage: specs, designs, the PyMC rating model, fitting, diagnostics, run folders.
+
+See ARCHITECTURE.md.
+
+Modules: :mod:`.spec` (model specs from ``models/*.toml``), :mod:`.design` (ratings
+collapsed onto observation cells), :mod:`.rating` (the PyMC rating model), :mod:`.fit`
+(sampling and run folders), :mod:`.convergence` (diagnostics and the strict gate),
+:mod:`.diagnostics` (predictive checks, LOO), :mod:`.choice` (the choice model),
+:mod:`.crosscheck` (MixedLM cross-check) and :mod:`.plots`.
+"""
 
 from __future__ import annotations
 
+from .convergence import Diagnostics, diagnose
 from .design import Design, DesignError, build_design
-from .diagnostics import (
-    Diagnostics,
-    compare,
-    diagnose,
-    loo,
-    predictive_checks,
-    prior_predictive,
-)
+from .diagnostics import compare, loo, predictive_checks, prior_predictive
 from .fit import Run, RunError, fit
 from .predict import linear_predictor, participant_loglik
 from .rating import build_model

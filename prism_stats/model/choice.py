@@ -262,6 +262,7 @@ def conditional_logit_crosscheck(run: ChoiceRun, data: Any) -> pd.DataFrame:
     Both are centred to sum to zero over LLMs (the logit identifies differences only).
     ``attrs["correlation"]`` holds their Pearson correlation.
     """
+    # local: statsmodels (~1 s) only for this frequentist cross-check
     from statsmodels.discrete.conditional_models import ConditionalLogit
 
     d = run.design

@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pymc as pm
 import xarray as xr
 
 from .. import __version__
 from .._io import atomic_path, now_iso, package_versions, write_json_atomic
+from .convergence import diagnose
 from .design import Design, build_design
 from .effects import is_raw
 from .predict import draw_participant_effects, participant_loglik
@@ -81,8 +83,6 @@ class Run:
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(folder / POSTERIOR_FILE) as tmp:
             self.idata.to_netcdf(tmp, engine="h5netcdf")
-        from .diagnostics import diagnose  # local: diagnostics imports this module
-
         write_json_atomic(folder / DIAGNOSTICS_FILE, diagnose(self).to_dict())
         write_json_atomic(folder / META_FILE, self.meta)
         self.folder = folder
@@ -117,7 +117,7 @@ def sample_model(model, settings: dict[str, Any], progress: bool = True) -> tupl
     cores = int(settings.get("cores") or chains)
     timings: dict[str, float | None] = {}
     if settings["sampler"] == "nutpie":
-        import nutpie
+        import nutpie  # local: only the nutpie sampler needs it (numba, ~1 s)
 
         t0 = time.perf_counter()
         compiled = nutpie.compile_pymc_model(model)
@@ -131,8 +131,6 @@ def sample_model(model, settings: dict[str, Any], progress: bool = True) -> tupl
         )
         timings["sampling_s"] = time.perf_counter() - t0
     else:
-        import pymc as pm
-
         t0 = time.perf_counter()
         idata = pm.sample(
             draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,

@@ -1,5 +1,7 @@
-"""The end-to-end pipeline: validate, fit, diagnostics, MRP, welfare, comparators and the
-supplementary materials, resumable stage by stage.
+"""The end-to-end pipeline, resumable stage by stage: validate, fit, MRP, welfare, supplement.
+
+The stages: validation, fit, diagnostics, MRP, welfare, comparators and the
+supplementary materials.
 
 >>> from prism_stats.pipeline import run_pipeline, run_demo
 >>> result = run_pipeline("data/prism", "out")             # doctest: +SKIP
@@ -19,20 +21,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
+from .._io import MANIFEST_FILE, package_versions, read_manifest
 from .config import DEFAULTS, ConfigError, PipelineConfig, load_config
+from .context import ConsoleReporter, PipelineError, Reporter, Stage, StageContext, StageError
 from .data import cached_fit, ensure_synthetic, release_hash
-from .engine import (
-    MANIFEST_FILE,
-    ConsoleReporter,
-    PipelineError,
-    PipelineResult,
-    Reporter,
-    Stage,
-    StageContext,
-    StageError,
-    execute,
-    read_manifest,
-)
+from .engine import PipelineResult, execute
 from .notebook import NotebookSettings
 from .stages import build_stages, stage_names
 
@@ -69,9 +63,6 @@ def _as_config(config: PipelineConfig | str | Path | None) -> PipelineConfig:
 
 
 def _meta(ctx: StageContext, demo: bool) -> dict[str, Any]:
-    from .. import __version__
-    from .._io import package_versions
-
     spec = ctx.peek("spec")
     return {
         "prism_stats_version": __version__,

@@ -1,5 +1,7 @@
-"""Reusable building blocks around the data and the fit: a cheap release hash, the
-synthetic default dataset made once, and fits cached by their inputs.
+"""Building blocks around the data and the fit: release hash, synthetic default, cached fits.
+
+A cheap release hash, the synthetic default dataset made once, and fits cached by their
+inputs.
 
 These are what the pipeline stages use, and what notebooks and scripts can use to avoid
 regenerating data or refitting a model whose inputs have not changed.
@@ -7,29 +9,22 @@ regenerating data or refitting a model whose inputs have not changed.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import json
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from .._io import sha256_json, write_json_atomic
+from .._io import content_sha256, sha256_json, write_json_atomic
+
+# The analysis layers (data, model, poststrat, welfare, comparators, report) are imported
+# inside the functions that use them: `import prism_stats.pipeline` then takes ~0.3 s
+# instead of ~5 s (the model layer loads PyMC), and a fully reused pipeline never loads them.
 
 #: Marker written beside a synthetic release made by :func:`ensure_synthetic`.
 SYNTH_MARKER = ".prism-synth.json"
 #: Packages whose versions decide whether a cached fit is still valid.
 SAMPLING_PACKAGES: tuple[str, ...] = ("pymc", "pytensor", "nutpie", "numpy")
-
-
-def _content_sha256(path: Path) -> str:
-    """SHA-256 of a file's (decompressed, for ``.gz``) content, read in blocks."""
-    h = hashlib.sha256()
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        while block := f.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
 
 
 def release_hash(folder: str | Path) -> str:
@@ -50,13 +45,13 @@ def release_hash(folder: str | Path) -> str:
     missing = [schema.FILE_BY_ROLE[r].filename for r in required if r not in found]
     if missing:
         raise PrismDataNotFound(how_to_obtain(missing, folder))
-    return sha256_json({schema.FILE_BY_ROLE[r].filename: _content_sha256(p) for r, p in found.items()})
+    return sha256_json({schema.FILE_BY_ROLE[r].filename: content_sha256(p) for r, p in found.items()})
 
 
 def ensure_synthetic(folder: str | Path, participants: int = 1500, seed: int = 20240422) -> Path:
     """A synthetic PRISM release in *folder*, generated only when not already there.
 
-    The release (with ``truth/``) is written by :func:`prism_stats.data.synth.synthesize`;
+    The release (with ``truth/``) is written by :func:`prism_stats.synth.synthesize`;
     a marker records its size, seed, package version and data hash, and a later call
     with the same settings whose files still hash the same returns at once.
 
@@ -65,7 +60,7 @@ def ensure_synthetic(folder: str | Path, participants: int = 1500, seed: int = 2
     Path
         The release folder.
     """
-    from ..data.synth import synthesize
+    from ..synth import synthesize
 
     folder = Path(folder)
     settings = {"participants": int(participants), "seed": int(seed), "prism_stats": __version__}
@@ -90,8 +85,6 @@ def _marker_matches(marker: Path, folder: Path, settings: dict[str, Any]) -> boo
 
 def fit_key(data_hash: str, spec: Any, sampling: dict[str, Any]) -> str:
     """The cache key of a fit: data, model, effective sampler settings and versions."""
-    from importlib import metadata
-
     versions = {}
     for name in SAMPLING_PACKAGES:
         try:

@@ -1,43 +1,42 @@
-"""Supplementary materials: tables (CSV, LaTeX booktabs, Markdown), figures (PNG, PDF at
-fixed sizes), and the bundle with its index page and manifest.
+"""Supplementary materials: the tables, the figures, and the bundle with its index and manifest.
 
-- :mod:`~prism_stats.report.tables` -- the :class:`Table` type, its writers and
-  structural checkers, and the builders of every supplement table;
+Tables are written as CSV, LaTeX booktabs and Markdown; figures as PNG and PDF at fixed
+sizes.
+
+- :mod:`~prism_stats.report.tables` -- the builders of every supplement table (the
+  :class:`Table` type, its writers and structural checkers are :mod:`prism_stats.tabular`;
+  the comparison tables come from :mod:`prism_stats.comparators`);
 - :mod:`~prism_stats.report.figures` -- the heatmap, raking-balance and recovery
-  figures, :func:`save_figure` and the data check :func:`figure_data_problems`;
+  figures and the data check :func:`figure_data_problems` (figures are written by
+  :func:`save_figure`, :mod:`prism_stats._io`);
+- :mod:`~prism_stats.report.sources` -- where the inputs are (:func:`locate`);
+  :mod:`~prism_stats.report.contents` -- which tables and figures can be made
+  (:func:`supplement_contents`);
 - :mod:`~prism_stats.report.supplement` -- :func:`build_supplement`, which writes the
   whole bundle from a pipeline or run folder (``prism-stats supplement RUN --out DIR``).
 """
 
 from __future__ import annotations
 
+from .._io import save_figure
+from ..comparators import comparison_tables
+from ..tabular import Table, latex_escape, latex_problems, markdown_problems
+from .contents import FigureEntry, supplement_contents
 from .figures import (
     figure_data_problems,
     plot_raking_balance,
     plot_recovery,
     plot_subgroup_heatmap,
-    save_figure,
 )
-from .supplement import (
-    FigureEntry,
-    SupplementError,
-    SupplementResult,
-    build_supplement,
-    locate,
-    supplement_contents,
-)
+from .sources import SupplementError, locate
+from .supplement import SupplementResult, build_supplement
 from .tables import (
-    Table,
     balance_table,
-    comparison_tables,
     crosscheck_table,
     descriptives_tables,
     diagnostics_table,
     effect_summaries,
-    latex_escape,
-    latex_problems,
     llm_demographic_tables,
-    markdown_problems,
     mrp_llm_table,
     mrp_subgroup_table,
     recovery_table,

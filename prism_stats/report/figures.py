@@ -4,62 +4,34 @@ The forest plot and the predictive-check panels come from
 :mod:`prism_stats.model.plots`, the welfare figures from
 :mod:`prism_stats.welfare.plots`; this module adds the subgroup x LLM heatmap, the
 raking balance (Love) plot and the recovery plot of the synthetic demo, and
-:func:`save_figure` / :func:`figure_data_problems`, which the supplement uses to write
-every figure as PNG and PDF at its own fixed size and to refuse figures without data.
+:func:`figure_data_problems`, which the supplement uses to refuse figures without data
+(it writes every figure as PNG and PDF at its own fixed size with
+:func:`prism_stats._io.save_figure`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .._io import atomic_path
+from .._io import FIGURE_DPI
+from ..vocab import GROUP_LABELS
 
 #: Size (inches) of one country panel of the heatmap; of one country panel of the
 #: balance plot; of the recovery plot.
 HEATMAP_PANEL: tuple[float, float] = (5.0, 7.2)
 BALANCE_PANEL: tuple[float, float] = (4.6, 7.0)
 RECOVERY_PANEL: tuple[float, float] = (4.2, 4.4)
-DPI: int = 150
-
-GROUP_LABELS: dict[str, str] = {
-    "all": "All", "male": "Male", "nonmale": "Non-male", "white": "White",
-    "nonwhite": "Non-white", "under45": "<45", "over45": "45+",
-}
+DPI: int = FIGURE_DPI
 
 
 def _figure(width: float, height: float):
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # local: matplotlib only once a figure is drawn
 
     return Figure(figsize=(width, height), layout="constrained")
-
-
-def save_figure(fig: Any, folder: str | Path, stem: str, formats: Sequence[str] = ("png", "pdf"),
-                dpi: int = DPI) -> list[Path]:
-    """Write *fig* as ``<stem>.<fmt>`` for each format, atomically, at its own size.
-
-    The size is the figure's (no tight bounding box, so every PNG of a figure type has
-    the same pixel size, ``size x dpi``). The figure is closed afterwards.
-    """
-    folder = Path(folder)
-    paths = []
-    for fmt in formats:
-        path = folder / f"{stem}.{fmt}"
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=dpi)
-        paths.append(path)
-    _close(fig)
-    return paths
-
-
-def _close(fig: Any) -> None:
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)  # releases pyplot-managed figures; a no-op for plain Figure objects
 
 
 def _finite(values: Any) -> bool:
@@ -153,7 +125,7 @@ def plot_subgroup_heatmap(summary: pd.DataFrame, groups: Sequence[str] | None = 
 
 
 def _rectangle(j: int, i: int):
-    from matplotlib.patches import Rectangle
+    from matplotlib.patches import Rectangle  # local: as in _figure
 
     return Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black", lw=1.2)
 

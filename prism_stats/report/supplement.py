@@ -20,120 +20,28 @@ the current configuration) are used.
 from __future__ import annotations
 
 import html
-import json
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from .. import __version__
-from .._io import now_iso, package_versions, sha256_file, write_json_atomic, write_text_atomic
-from .figures import DPI, figure_data_problems, save_figure
-from .tables import Table
+from .._io import (
+    content_sha256,
+    now_iso,
+    package_versions,
+    save_figure,
+    sha256_file,
+    write_json_atomic,
+    write_text_atomic,
+)
+from ..data import PrismDataError, find_release_files
+from ..tabular import Table
+from .contents import _collect, _read_json
+from .figures import DPI, figure_data_problems
+from .sources import Sources, SupplementError, locate
 
 SUPPLEMENT_KIND = "prism-stats supplement"
-
-
-class SupplementError(ValueError):
-    """The supplement cannot be built from the given folder (the message says why)."""
-
-
-# --- where the inputs are ------------------------------------------------------------------------
-
-
-@dataclass
-class Sources:
-    """The inputs of a supplement.
-
-    Attributes
-    ----------
-    run_dir : Path
-        The run folder.
-    root : Path or None
-        The pipeline output folder, when the run belongs to one.
-    manifest : dict or None
-        The pipeline manifest.
-    run_meta : dict
-        ``run.json``.
-    """
-
-    run_dir: Path
-    root: Path | None = None
-    manifest: dict[str, Any] | None = None
-    run_meta: dict[str, Any] = field(default_factory=dict)
-
-    def current_outputs(self) -> set[Path] | None:
-        """Outputs of the stages recorded as done (``None`` outside a pipeline)."""
-        if self.manifest is None or self.root is None:
-            return None
-        return {(self.root / p).resolve() for rec in self.manifest.get("stages", {}).values()
-                if rec.get("status") == "done" for p in rec.get("outputs", [])}
-
-    def path(self, rel: str, base: Path | None = None) -> Path | None:
-        """*rel* under the run folder (or *base*) when it exists and is current."""
-        p = (base or self.run_dir) / rel
-        if not p.is_file():
-            return None
-        current = self.current_outputs()
-        if current is not None and p.resolve() not in current:
-            return None
-        return p
-
-    @property
-    def data_folder(self) -> Path | None:
-        folder = (self.run_meta.get("data") or {}).get("folder")
-        if folder is None and self.manifest:
-            folder = (self.manifest.get("data") or {}).get("folder")
-        return Path(folder) if folder and Path(folder).is_dir() else None
-
-    def countries(self) -> list[str]:
-        """Countries with MRP results, in ``vocab.COUNTRIES_MRP`` order."""
-        from ..vocab import COUNTRIES_MRP
-
-        return [c for c in COUNTRIES_MRP if self.path(f"poststrat_{c}.csv") is not None]
-
-
-def locate(source: str | Path) -> Sources:
-    """Find the run folder (and the pipeline around it) from a pipeline or run folder."""
-    from ..model.fit import META_FILE
-    from ..pipeline.engine import read_manifest
-
-    source = Path(source).expanduser().resolve()
-    if not source.is_dir():
-        raise SupplementError(f"{source} is not a folder")
-    manifest = read_manifest(source)
-    if manifest is not None:
-        root, run_dir = source, source / "run"
-    else:
-        run_dir = source
-        parent_manifest = read_manifest(source.parent)
-        root, manifest = (source.parent, parent_manifest) if (
-            parent_manifest is not None and source.name == "run") else (None, None)
-    meta_path = run_dir / META_FILE
-    if not meta_path.is_file():
-        raise SupplementError(
-            f"{source} is neither a pipeline output folder nor a run folder (no {META_FILE}"
-            f"{' in run/' if root is not None else ''}); run `prism-stats run` or `prism-stats fit` first")
-    try:
-        run_meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise SupplementError(f"{meta_path}: not valid JSON ({exc})") from None
-    return Sources(run_dir=run_dir, root=root, manifest=manifest, run_meta=run_meta)
-
-
-# --- the contents --------------------------------------------------------------------------------
-
-
-@dataclass
-class FigureEntry:
-    """A figure of the supplement: its name, caption and how to draw it."""
-
-    name: str
-    title: str
-    caption: str
-    draw: Callable[[], Any]
 
 
 @dataclass
@@ -163,282 +71,6 @@ class SupplementResult:
     files: list[Path]
 
 
-def _read_csv(path: Path | None) -> pd.DataFrame | None:
-    return None if path is None else pd.read_csv(path)
-
-
-def _read_json(path: Path | None) -> dict[str, Any] | None:
-    return None if path is None else json.loads(path.read_text(encoding="utf-8"))
-
-
-class _Collector:
-    """Gathers tables and figures, recording why something could not be made."""
-
-    def __init__(self, src: Sources, options: Mapping[str, Any], data: Any) -> None:
-        self.src = src
-        self.options = options
-        self._data = data
-        self.tables: list[Table] = []
-        self.figures: list[FigureEntry] = []
-        self.skipped: list[str] = []
-        self._poststrat: pd.DataFrame | None = None
-
-    # -- shared inputs -------------------------------------------------------------------
-    def data(self) -> Any:
-        if self._data is None and self.src.data_folder is not None:
-            from ..data import load_prism
-
-            self._data = load_prism(self.src.data_folder, strict=False)
-        return self._data
-
-    def poststrat(self) -> pd.DataFrame | None:
-        if self._poststrat is None:
-            frames = [pd.read_csv(self.src.path(f"poststrat_{c}.csv")) for c in self.src.countries()]
-            self._poststrat = pd.concat(frames, ignore_index=True) if frames else None
-        return self._poststrat
-
-    def truth(self) -> pd.DataFrame | None:
-        folder = self.src.data_folder
-        path = folder / "truth" / "population_means.csv" if folder is not None else None
-        return pd.read_csv(path) if path is not None and path.is_file() else None
-
-    # -- tables ------------------------------------------------------------------------------
-    def descriptives(self) -> None:
-        from .tables import descriptives_tables
-
-        frame = None
-        if self.src.root is not None:
-            frame = _read_csv(self.src.path("descriptives.csv", base=self.src.root / "validate"))
-        if frame is None:
-            data = self.data()
-            if data is None:
-                self.skipped.append("descriptive tables: no validate/descriptives.csv and the run's "
-                                    "data folder is not available")
-                return
-            from ..data import describe
-
-            frame = describe(data).to_frame()
-        self.tables += descriptives_tables(frame)
-
-    def diagnostics(self) -> None:
-        from .tables import crosscheck_table, diagnostics_table
-
-        diag = _read_json(self.src.path("diagnostics.json"))
-        conv = _read_csv(self.src.path("convergence.csv"))
-        if diag is None:
-            self.skipped.append("model diagnostics: diagnostics.json missing")
-            return
-        if conv is None:
-            conv = pd.DataFrame(diag.get("per_variable", []))
-        loo = _read_json(self.src.path("loo.json"))
-        cc_attrs = _read_json(self.src.path("crosscheck_mixedlm.json"))
-        self.tables.append(diagnostics_table(conv, diag, loo, cc_attrs))
-        cc = _read_csv(self.src.path("crosscheck_mixedlm.csv"))
-        if cc is not None:
-            self.tables.append(crosscheck_table(cc, cc_attrs))
-
-    def mrp(self) -> None:
-        from .tables import mrp_llm_table, mrp_subgroup_table, recovery_table
-
-        ps = self.poststrat()
-        if ps is None:
-            self.skipped.append("MRP tables: no poststrat_<country>.csv (run the poststratify stage)")
-            return
-        self.tables.append(mrp_llm_table(ps))
-        for c in self.src.countries():
-            self.tables.append(mrp_subgroup_table(ps, c))
-        truth = self.truth()
-        if truth is not None:
-            self.tables.append(recovery_table(truth, ps))
-
-    def interactions(self) -> None:
-        import xarray as xr
-
-        from .tables import effect_summaries, llm_demographic_tables
-
-        path = self.src.path("posterior.nc")
-        if path is None:
-            self.skipped.append("LLM x demographic effects: posterior.nc missing")
-            return
-        with xr.open_datatree(path, engine="h5netcdf") as tree:
-            post = tree["posterior"].to_dataset()
-            names = [v for v in ("llm_age", "llm_gender", "llm_ethnicity") if v in post]
-            effects = effect_summaries(post[names].load()) if names else None
-            llm_order = [str(x) for x in post["llm_effect"].mean(("chain", "draw")).to_series()
-                         .sort_values(ascending=False).index] if "llm_effect" in post else None
-        if effects is None or effects.empty:
-            self.skipped.append("LLM x demographic effects: the spec has no LLM x demographic terms")
-            return
-        self.tables += llm_demographic_tables(effects, llm_order)
-
-    def welfare_sets(self) -> list[tuple[str, str, Path]]:
-        """``(method, country, folder)`` of every welfare result present."""
-        out = []
-        for method, folder in (("model", self.src.run_dir), ("design", self.src.run_dir / "juries")):
-            for c in ("uk", "us"):
-                if self.src.path(f"welfare_{c}.nc", base=folder) is not None:
-                    out.append((method, c, folder))
-        return out
-
-    def welfare(self) -> None:
-        from .tables import welfare_gaps_table, welfare_table
-
-        sets = self.welfare_sets()
-        if not sets:
-            self.skipped.append("welfare tables: no welfare_<country>.nc (run the welfare stage)")
-            return
-        for method, c, folder in sets:
-            summary = _read_csv(self.src.path(f"welfare_{c}.csv", base=folder))
-            if summary is not None:
-                self.tables.append(welfare_table(summary, c, method))
-            gaps = self.gaps(method, c, folder)
-            if gaps is not None and len(gaps):
-                self.tables.append(welfare_gaps_table(gaps, c, method))
-
-    def gaps(self, method: str, country: str, folder: Path) -> pd.DataFrame | None:
-        """Model-based: the expected exclusion gaps; design-based: gaps between single juries."""
-        if method == "model":
-            expected = _read_csv(self.src.path(f"welfare_expected_gaps_{country}.csv", base=folder))
-            if expected is not None:
-                return expected
-        return _read_csv(self.src.path(f"welfare_gaps_{country}.csv", base=folder))
-
-    def comparison(self) -> None:
-        from .tables import balance_table, comparison_tables
-
-        compare, ranks, weights, balances = {}, {}, {}, {}
-        for c in ("uk", "us"):
-            t = _read_csv(self.src.path(f"compare_{c}.csv"))
-            if t is None:
-                continue
-            compare[c] = t
-            r = _read_csv(self.src.path(f"compare_{c}_ranks.csv"))
-            if r is not None:
-                ranks[c] = r
-            w = _read_json(self.src.path(f"compare_{c}_weights.json"))
-            if w is not None:
-                weights[c] = w
-            b = _read_csv(self.src.path(f"compare_{c}_balance.csv"))
-            if b is not None:
-                balances[c] = b
-        if not compare:
-            self.skipped.append("comparison tables and raking balance: no compare_<country>.csv "
-                                "(run the compare stage)")
-            return
-        self.tables += comparison_tables(compare, ranks, weights)
-        if balances:
-            self.tables.append(balance_table(balances))
-            self._balances = balances
-
-    # -- figures -------------------------------------------------------------------------------
-    def figure_list(self) -> None:
-        import xarray as xr
-
-        from ..model.plots import plot_llm_forest, plot_predictive
-        from .figures import plot_raking_balance, plot_recovery, plot_subgroup_heatmap
-
-        ps = self.poststrat()
-        if ps is not None:
-            countries = " and ".join(c.upper() for c in self.src.countries())
-            self.figures.append(FigureEntry(
-                "llm_forest", "LLM forest plot",
-                f"Population estimates per LLM (MRP), {countries}: posterior mean (dot) and 90% "
-                "interval of the expected opening-turn rating of a new adult of the country; "
-                "crosses: the raw mean of the country's resident participants.",
-                lambda: plot_llm_forest(ps)))
-            self.figures.append(FigureEntry(
-                "subgroup_heatmap", "Subgroup x LLM heatmap",
-                "MRP estimates per LLM (rows) and census subgroup (columns). Colour: the LLM's "
-                "estimate minus the average LLM's for the subgroup; text: the posterior mean "
-                "(1-100); box: the subgroup's highest estimate.",
-                lambda: plot_subgroup_heatmap(ps)))
-            truth = self.truth()
-            if truth is not None:
-                self.figures.append(FigureEntry(
-                    "recovery", "Recovery of the synthetic truth",
-                    "Synthetic data: MRP posterior mean and 90% interval per LLM (whole population) "
-                    "against the true population mean of the generating process; dashed: identity.",
-                    lambda: plot_recovery(truth, ps)))
-        else:
-            self.skipped.append("forest plot and heatmap: no MRP results")
-        rules_wanted = self.options.get("welfare_rules")
-        for method, c, folder in self.welfare_sets():
-            from ..welfare import plot_exclusion_gaps, plot_welfare_distributions, read_welfare
-
-            ds = read_welfare(folder / f"welfare_{c}.nc")
-            for rule in [str(r) for r in ds["rule"].values]:
-                if rules_wanted is not None and rule not in rules_wanted:
-                    continue
-                self.figures.append(FigureEntry(
-                    f"welfare_{method}_{c}_{rule}", f"Welfare distributions, {c.upper()}, {rule} ({method})",
-                    f"{c.upper()}, {method}-based, rule '{rule}': distribution of the welfare each "
-                    "target population gets from the LLM a jury picks, per jury scheme (violin over "
-                    "the 5th-95th percentiles; bars: 5-95% and 25-75%; tick: median; diamond: mean; "
-                    "dashed: the best achievable welfare).",
-                    lambda ds=ds, c=c, rule=rule: plot_welfare_distributions(ds, c, rule)))
-            gaps = self.gaps(method, c, folder)
-            if gaps is not None and len(gaps):
-                if "p_negative" in gaps.columns:  # expected gaps: the plot's column names
-                    gaps = gaps.rename(columns={"p_negative": "p_worse"}).assign(
-                        n_pairs=int(ds.attrs.get("n_draws", 0)))
-                    what = ("expected welfare under juries from a skewed census pool minus under "
-                            "representative juries of the same size (posterior mean and 90% interval)")
-                else:
-                    what = ("welfare under a jury from a skewed pool minus under a representative "
-                            "jury of the same size (mean and 5-95% quantiles over pairs of juries)")
-                self.figures.append(FigureEntry(
-                    f"welfare_gaps_{method}_{c}", f"Exclusion gaps, {c.upper()} ({method})",
-                    f"{c.upper()}, {method}-based exclusion gaps: {what}; left of zero: the skewed "
-                    "pool serves the target worse.",
-                    lambda gaps=gaps, c=c: plot_exclusion_gaps(gaps, c)))
-        for stem, title, caption in (
-            ("ppc", "Posterior predictive checks",
-             ("Posterior predictive checks: replicated score distribution (90% band) against the "
-              "observed one; per-LLM mean scores (replicated 90% interval, observed tick); "
-              "distribution of per-participant mean scores.")),
-            ("prior_predictive", "Prior predictive checks",
-             ("Prior predictive checks (the same panels with parameters drawn from the priors): the "
-              "priors allow every plausible rating distribution without piling far outside 1-100.")),
-        ):
-            path = self.src.path(f"{stem}.nc")
-            if path is None:
-                self.skipped.append(f"{title.lower()}: {stem}.nc missing (run the diagnostics stage)")
-                continue
-            checks = xr.load_dataset(path, engine="h5netcdf")
-            self.figures.append(FigureEntry(stem, title, caption,
-                                            lambda checks=checks, title=title: plot_predictive(checks, title=title)))
-        balances = getattr(self, "_balances", None)
-        if balances:
-            self.figures.append(FigureEntry(
-                "raking_balance", "Raking balance",
-                "Raking balance: absolute standardised difference (ASD) between the sample and the "
-                "census share of every margin category, unweighted (open) and raked (filled); "
-                "dashed: 0.1.",
-                lambda: plot_raking_balance(balances)))
-
-
-def _collect(src: Sources, options: Mapping[str, Any], data: Any) -> _Collector:
-    col = _Collector(src, options, data)
-    for step in (col.descriptives, col.diagnostics, col.mrp, col.interactions, col.welfare, col.comparison):
-        step()
-    col.figure_list()
-    return col
-
-
-def supplement_contents(
-    source: str | Path, *, options: Mapping[str, Any] | None = None, data: Any = None,
-) -> tuple[list[Table], list[FigureEntry], list[str]]:
-    """The supplement's tables and figures without writing anything.
-
-    Returns the :class:`~prism_stats.report.tables.Table` objects, the figure entries
-    (call ``entry.draw()`` for a matplotlib figure) and the reasons for what cannot be
-    produced from *source* (a pipeline or run folder).
-    """
-    opts = {"dpi": DPI, "formats": ["png", "pdf"], "welfare_rules": None, **dict(options or {})}
-    col = _collect(locate(source), opts, data)
-    return col.tables, col.figures, col.skipped
-
-
 # --- writing -------------------------------------------------------------------------------------
 
 
@@ -456,13 +88,10 @@ def _seeds(src: Sources) -> dict[str, Any]:
 def _data_files(folder: Path | None) -> dict[str, str]:
     if folder is None:
         return {}
-    from ..data import PrismDataError, find_release_files
-    from ..pipeline.data import _content_sha256
-
     try:
 
         found, _ = find_release_files(folder)
-        return {p.name: _content_sha256(p) for p in found.values()}
+        return {p.name: content_sha256(p) for p in found.values()}
     except (OSError, PrismDataError):  # the manifest still records the data hash of the run
         return {}
 

@@ -422,6 +422,7 @@ def executor_description(client: Any | None) -> dict[str, Any]:
 # --- running ------------------------------------------------------------------------------
 
 def _progress(enabled: bool, label: str, total: int):
+    # local: rich only when a progress bar is shown
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -537,7 +538,7 @@ def _dask_key(label: str, key: str, attempt: int) -> str:
 
 
 def _run_dask(todo, fn, retries, outcomes, bar, bar_id, client, label) -> None:
-    from distributed import as_completed
+    from distributed import as_completed  # local: Dask only for parallel runs (see dask_client)
 
     if not todo:
         return

@@ -9,24 +9,22 @@
   across grid points, sorted, with the spec choices as a dot matrix below.
 
 Every function builds a ``matplotlib.figure.Figure`` directly (no pyplot state) and
-returns it; :func:`save_figure` writes PNG and PDF.
+returns it; :func:`prism_stats._io.save_figure` writes PNG and PDF.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .._io import atomic_path
 from .calibration import CalibrationResult, calibration_test, rank_boundaries, simultaneous_band
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # local: matplotlib only once a figure is drawn
 
 FLAG_COLOUR = "#C44E52"
 OK_COLOUR = "#4C72B0"
@@ -37,17 +35,6 @@ def _new_figure(width: float, height: float) -> Figure:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout="constrained")
-
-
-def save_figure(fig: Figure, stem: str | Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
-    """Save *fig* as ``<stem>.png`` and ``<stem>.pdf`` (atomically); return the paths."""
-    paths = []
-    for fmt in formats:
-        path = Path(f"{stem}.{fmt}")
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=150)
-        paths.append(path)
-    return paths
 
 
 def default_panels(calibration: CalibrationResult, max_panels: int = 30) -> list[str]:

@@ -69,10 +69,8 @@ diagnostics, and -- when :mod:`prism_stats.welfare.model_based` is available and
 
 from __future__ import annotations
 
-import itertools
 import json
 import time
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +79,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .._io import now_iso, package_versions, sha256_json, write_json_atomic, write_text_atomic
+from .._io import (
+    now_iso,
+    package_versions,
+    save_figure,
+    write_json_atomic,
+    write_text_atomic,
+)
 from .execution import (
     RunReport,
     Task,
@@ -93,15 +97,13 @@ from .execution import (
     seed_int,
     seed_record,
 )
+from .grid import Grid, GridError, GridPoint, load_grid
+from .plots import plot_spec_curve
 
-#: Spec fields that can be grid axes (besides priors.*, pooling.*, parameterisation.*).
-SPEC_AXES: tuple[str, ...] = ("family", "turns", "subset", "country", "demographics",
-                              "llm_interactions", "conversation_type")
-#: Dict-valued spec fields whose keys can be axes as ``<field>.<key>``.
-SPEC_DICT_AXES: tuple[str, ...] = ("priors", "pooling", "parameterisation")
-#: Axes that change the post-stratification, not the fit.
-POSTSTRAT_AXES: tuple[str, ...] = ("harmonisation",)
-HARMONISATIONS: tuple[str, ...] = ("default", "original")
+# The model, poststrat, welfare, data and synth layers are imported inside the task
+# functions: importing prism_stats.sweeps must not load PyMC, because a Dask worker
+# first sets its own compile directory (see prism_stats.sweeps.execution).
+
 #: Each skewed rater pool and the population it leaves out (headline exclusion gaps).
 EXCLUDED_TARGET: dict[str, str] = {"male": "nonmale", "white": "nonwhite", "over45": "under45"}
 #: Columns of sweep.csv after the point id and the axes.
@@ -112,230 +114,8 @@ TABLE_COLUMNS: tuple[str, ...] = (
 #: Table column of an axis whose name collides with a table column (the spec's country
 #: grouping variable vs the post-stratification country).
 AXIS_COLUMNS: dict[str, str] = {"country": "country_variable"}
-DEFAULT_SEED = 20240422
 GRID_FILE = "grid.json"
 POINTS_DIR = "points"
-
-
-class GridError(ValueError):
-    """A grid file is malformed; the message names the file and the key or point."""
-
-
-# --- the grid -----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class GridPoint:
-    """One specification of the multiverse.
-
-    Attributes
-    ----------
-    id : str
-        12-hex-digit hash of everything that determines its results.
-    choices : dict
-        Axis -> value (every axis of the grid; base values where a point leaves one out).
-    spec : ModelSpec
-        The resolved spec.
-    harmonisation : str
-    fit_key : str
-        Hash of the fit it needs (points differing only in harmonisation share it).
-    """
-
-    id: str
-    choices: dict[str, Any]
-    spec: Any
-    harmonisation: str
-    fit_key: str
-
-
-@dataclass
-class Grid:
-    """A parsed grid file (see module docstring)."""
-
-    name: str
-    base: Any
-    axes: dict[str, list[Any]]
-    explicit: list[dict[str, Any]]
-    seed: int = DEFAULT_SEED
-    data_folder: str | None = None
-    synthetic: int | None = None
-    synthetic_seed: int = DEFAULT_SEED
-    sampling: dict[str, Any] = field(default_factory=dict)
-    countries: tuple[str, ...] = ("uk", "us")
-    groups: tuple[str, ...] | None = None
-    welfare: dict[str, Any] = field(default_factory=dict)
-    source: str = "<memory>"
-    description: str = ""
-
-    @property
-    def axis_names(self) -> list[str]:
-        """Every axis used by the product or the explicit points, in first-seen order."""
-        names = list(self.axes)
-        for p in self.explicit:
-            names += [k for k in p if k not in names]
-        return names
-
-    def sampler_settings(self) -> dict[str, Any]:
-        """The base spec's sampling table updated with the grid's."""
-        return {**self.base.sampling, **self.sampling}
-
-    def points(self, data_id: str) -> list[GridPoint]:
-        """Resolve every point (product of the axes, then explicit points; duplicates
-        removed) for data identified by *data_id*."""
-        names = self.axis_names
-        raw: list[dict[str, Any]] = []
-        if self.axes:
-            keys = list(self.axes)
-            raw += [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*self.axes.values())]
-        raw += [dict(p) for p in self.explicit]
-        if not raw:
-            raw = [{}]
-        sampling = self.sampler_settings()
-        out: dict[str, GridPoint] = {}
-        for i, choice in enumerate(raw):
-            spec, harmonisation = resolve_point(self.base, choice, where=f"{self.source}: point {i + 1} {choice}")
-            full = {a: choice.get(a, base_value(self.base, a)) for a in names}
-            fit_key = sha256_json({"model": _model_dict(spec), "sampling": sampling, "data": data_id,
-                                   "seed": self.seed})[:12]
-            pid = sha256_json({"fit": fit_key, "harmonisation": harmonisation,
-                               "countries": list(self.countries), "groups": self.groups,
-                               "welfare": self.welfare})[:12]
-            if pid not in out:
-                out[pid] = GridPoint(pid, full, spec, harmonisation, fit_key)
-        return list(out.values())
-
-
-def _model_dict(spec: Any) -> dict[str, Any]:
-    d = spec.to_dict()
-    for k in ("name", "description", "sampling"):
-        d.pop(k, None)
-    return d
-
-
-def base_value(spec: Any, axis: str) -> Any:
-    """The base spec's value of *axis* (``"default"`` for the harmonisation)."""
-    if axis == "harmonisation":
-        return "default"
-    if "." in axis:
-        head, key = axis.split(".", 1)
-        return {"priors": spec.prior, "pooling": spec.pool, "parameterisation": spec.param}[head](key)
-    value = getattr(spec, axis)
-    return list(value) if isinstance(value, tuple) else value
-
-
-def check_axis(axis: str, where: str) -> None:
-    """Raise :class:`GridError` unless *axis* is a known axis."""
-    from ..model.spec import DEFAULT_PARAMETERISATION, DEFAULT_POOLING, DEFAULT_PRIORS
-
-    if axis in SPEC_AXES or axis in POSTSTRAT_AXES:
-        return
-    head, _, key = axis.partition(".")
-    known = {"priors": DEFAULT_PRIORS, "pooling": DEFAULT_POOLING,
-             "parameterisation": DEFAULT_PARAMETERISATION}.get(head)
-    if known is None or key not in known:
-        raise GridError(
-            f"{where}: unknown axis {axis!r}; axes are {list(SPEC_AXES + POSTSTRAT_AXES)} or "
-            f"priors.<key>, pooling.<key>, parameterisation.<key> with keys of the spec tables"
-        )
-
-
-def resolve_point(base: Any, choice: Mapping[str, Any], where: str) -> tuple[Any, str]:
-    """Apply a point's choices to the base spec: ``(spec, harmonisation)``."""
-    from ..model.spec import SpecError
-
-    changes: dict[str, Any] = {}
-    harmonisation = "default"
-    for axis, value in choice.items():
-        check_axis(axis, where)
-        if axis == "harmonisation":
-            if value not in HARMONISATIONS:
-                raise GridError(f"{where}: harmonisation must be one of {HARMONISATIONS}, got {value!r}")
-            harmonisation = value
-        elif "." in axis:
-            head, key = axis.split(".", 1)
-            changes.setdefault(head, {})[key] = value
-        else:
-            changes[axis] = value
-    try:
-        spec = base.replace(**changes) if changes else base
-    except SpecError as exc:
-        raise GridError(f"{where}: {exc}") from None
-    return spec, harmonisation
-
-
-def load_grid(path: str | Path) -> Grid:
-    """Read and validate a grid file.
-
-    Raises
-    ------
-    GridError
-        With the file name and the offending key or point.
-    """
-    from ..model.spec import SpecError, load_spec
-
-    path = Path(path)
-    if not path.exists():
-        raise GridError(f"grid file {path} does not exist")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise GridError(f"{path}: not valid TOML: {exc}") from None
-    known = {"name", "description", "base", "seed", "data", "sampling", "poststrat", "welfare", "axes", "points"}
-    unknown = set(raw) - known
-    if unknown:
-        raise GridError(f"{path}: unknown top-level key(s) {sorted(unknown)} (known: {sorted(known)})")
-    base_ref = raw.get("base", "ratings")
-    candidate = (path.parent / base_ref) if str(base_ref).endswith(".toml") else None
-    try:
-        base = load_spec(candidate if candidate is not None and candidate.exists() else base_ref)
-    except SpecError as exc:
-        raise GridError(f"{path}: base: {exc}") from None
-
-    def table(name: str, keys: set[str]) -> dict[str, Any]:
-        t = raw.get(name, {})
-        if not isinstance(t, dict):
-            raise GridError(f"{path}: [{name}] must be a table")
-        bad = set(t) - keys
-        if bad:
-            raise GridError(f"{path}: unknown key(s) in [{name}]: {sorted(bad)} (known: {sorted(keys)})")
-        return t
-
-    data = table("data", {"folder", "synthetic", "synthetic_seed"})
-    if "folder" in data and "synthetic" in data:
-        raise GridError(f"{path}: [data] has both 'folder' and 'synthetic'; choose one")
-    sampling = table("sampling", {"sampler", "chains", "draws", "tune", "target_accept"})
-    post = table("poststrat", {"countries", "groups"})
-    welfare = table("welfare", {"enabled", "sizes", "skewed_sizes", "pools", "targets", "rules",
-                                "replicates", "draws"})
-    axes = table("axes", set(raw.get("axes", {})))
-    for axis, values in axes.items():
-        check_axis(axis, f"{path}: [axes]")
-        if not isinstance(values, list) or not values:
-            raise GridError(f"{path}: [axes] {axis!r} must be a non-empty list of choices")
-    points = raw.get("points", [])
-    if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
-        raise GridError(f"{path}: [[points]] must be an array of tables")
-    for i, p in enumerate(points):
-        for axis in p:
-            check_axis(axis, f"{path}: point {i + 1}")
-    countries = tuple(post.get("countries", ("uk", "us")))
-    bad_c = [c for c in countries if c not in ("uk", "us")]
-    if bad_c:
-        raise GridError(f"{path}: [poststrat] countries must be 'uk'/'us', got {bad_c}")
-    folder = data.get("folder")
-    if folder is not None and not Path(folder).is_absolute():
-        folder = str((path.parent / folder).resolve())
-    grid = Grid(
-        name=str(raw.get("name", path.stem)), description=str(raw.get("description", "")),
-        base=base, axes={k: list(v) for k, v in axes.items()}, explicit=[dict(p) for p in points],
-        seed=int(raw.get("seed", DEFAULT_SEED)), data_folder=folder,
-        synthetic=int(data["synthetic"]) if "synthetic" in data else None,
-        synthetic_seed=int(data.get("synthetic_seed", DEFAULT_SEED)),
-        sampling=dict(sampling), countries=countries,
-        groups=tuple(post["groups"]) if "groups" in post else None,
-        welfare=dict(welfare), source=str(path),
-    )
-    grid.points("validation")  # resolve every point now: errors surface before any fit
-    return grid
 
 
 # --- one fit (runs on a worker) -----------------------------------------------------------
@@ -350,7 +130,7 @@ def _welfare_gaps(run: Any, country: str, harmonisation: str, settings: Mapping[
         from ..welfare.model_based import model_welfare
     except ImportError as exc:
         return None, f"welfare skipped: prism_stats.welfare.model_based is not available ({exc})"
-    from ..welfare.results import exclusion_gaps
+    from ..welfare.summaries import exclusion_gaps
 
     kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in settings.items() if k != "enabled"}
     ds = model_welfare(run, country, seed=seed, harmonisation=harmonisation, **kwargs)
@@ -527,7 +307,7 @@ def prepare_data(grid: Grid, out: Path, data: str | Path | None) -> tuple[str, s
         target = out / "data"
         marker = target / "utterances.jsonl"
         if not marker.exists():
-            from ..data.synth import synthesize
+            from ..synth import synthesize
 
             synthesize(target, grid.synthetic, grid.synthetic_seed)
         folder = str(target.resolve())
@@ -667,8 +447,6 @@ def run_sweep(
 
 def plot_sweep(result: SweepResult) -> list[Path]:
     """Write ``spec_curve`` (headline LLM estimate) and, with welfare, ``spec_curve_gaps``."""
-    from .plots import plot_spec_curve, save_figure
-
     paths = []
     varying = [a for a in result.axes if result.points[a].nunique() > 1] or result.axes
     head = result.headline()
@@ -677,7 +455,7 @@ def plot_sweep(result: SweepResult) -> list[Path]:
         fig = plot_spec_curve(head, varying, ylabel="population mean rating (90% interval)",
                               title=f"Headline LLM ({names}) across {len(result.points)} specifications; "
                                     "filled = ranked first")
-        paths += save_figure(fig, result.out / "spec_curve")
+        paths += save_figure(fig, result.out, "spec_curve")
     gaps = result.table.loc[result.table["quantity"] == "exclusion_gap"]
     if len(gaps):
         pairs = gaps.loc[gaps["pool"].map(EXCLUDED_TARGET) == gaps["target"]]
@@ -689,5 +467,5 @@ def plot_sweep(result: SweepResult) -> list[Path]:
                               ylabel="exclusion gap (90% interval)",
                               title="Welfare lost by the excluded group when a skewed pool decides; "
                                     "filled = 90% interval below 0")
-        paths += save_figure(fig, result.out / "spec_curve_gaps")
+        paths += save_figure(fig, result.out, "spec_curve_gaps")
     return paths

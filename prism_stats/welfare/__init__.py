@@ -1,29 +1,22 @@
 """Collective welfare: which LLM would a jury pick, and whom would it serve?
 
 - :mod:`~prism_stats.welfare.juries` -- the design-based reproduction of the original
-  study's jury analysis (rater pools, juries drawn with replacement, per-user mean
-  tables, optional chained-equations imputation);
-- :mod:`~prism_stats.welfare.results` -- the result schema shared with the
-  model-based welfare analysis, summaries, exclusion gaps, FOSD and writing;
+  study's jury analysis (rater pools, juries drawn with replacement), on the per-user
+  mean tables of :mod:`~prism_stats.welfare.jury_tables`, optionally completed by the
+  chained-equations imputation of :mod:`~prism_stats.welfare.imputation`;
+- :mod:`~prism_stats.welfare.model_based` -- welfare from the fitted model's posterior;
+  :mod:`~prism_stats.welfare.truth` -- the synthetic generator's true welfare;
+- :mod:`~prism_stats.welfare.results` -- the result schema shared by the analyses;
+  :mod:`~prism_stats.welfare.summaries` -- summaries, exclusion gaps, FOSD and writing;
 - :mod:`~prism_stats.welfare.plots` -- figures for either kind of result.
 """
 
 from __future__ import annotations
 
-from .juries import (
-    IMPUTE_BOUNDS,
-    UNSEEN_VALUE,
-    VETO_THRESHOLD,
-    JuryInputError,
-    JuryTables,
-    bayesian_ridge,
-    iterative_impute,
-    jury_scores,
-    jury_tables,
-    pick_best,
-    population_welfare,
-    run_juries,
-)
+from ..vocab import VETO_THRESHOLD
+from .imputation import IMPUTE_BOUNDS, bayesian_ridge, iterative_impute
+from .juries import UNSEEN_VALUE, jury_scores, pick_best, population_welfare, run_juries
+from .jury_tables import JuryInputError, JuryTables, jury_tables
 from .model_based import chosen_probabilities, expected_gaps, model_welfare, pool_shares
 from .plots import plot_exclusion_gaps, plot_welfare_distributions
 from .results import (
@@ -42,14 +35,16 @@ from .results import (
     WelfareResultError,
     build_schemes,
     chosen_llm_labels,
+    scheme_coords,
+    welfare_dataset,
+)
+from .summaries import (
     default_reference,
     exclusion_gaps,
     fosd_dominates,
     fosd_table,
     read_welfare,
-    scheme_coords,
     summarise_welfare,
-    welfare_dataset,
     write_welfare,
 )
 from .truth import true_welfare

@@ -57,6 +57,7 @@ import xarray as xr
 from scipy import special
 
 from .. import census
+from ..model.choice import cell_choice_probabilities
 from ..model.fit import Run
 from ..model.predict import new_rater_sd, rating_noise_sd
 from ..model.spec import ModelSpec
@@ -196,8 +197,6 @@ def _choice_model_probabilities(choice: Any, country: str, llms, n_draws: int, h
     pairing is a valid joint draw: draw i of the ratings is paired with draw i (cycled) of
     the choice model.
     """
-    from ..model.choice import cell_choice_probabilities
-
     p = cell_choice_probabilities(choice, country, harmonisation=harmonisation, draws=n_draws, seed=seed)
     p = p.sel(llm=[str(m) for m in llms])
     values = p.transpose("sample", "llm", "cell").values

@@ -14,11 +14,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .results import GAP_COLUMNS, POOLS, TARGETS, WELFARE_UNITS, exclusion_gaps, sample_dims
+from .results import GAP_COLUMNS, POOLS, TARGETS, WELFARE_UNITS, sample_dims
+from .summaries import exclusion_gaps
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # local: matplotlib only once a figure is drawn
 
 #: Display labels (the original figure's wording where it had one).
 TARGET_LABELS: dict[str, str] = {

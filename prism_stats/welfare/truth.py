@@ -22,8 +22,8 @@ import numpy as np
 import xarray as xr
 
 from .. import census, vocab
-from ..data.synth_scenarios import cell_latent_shift, new_rater_traits, observe
-from ..data.synth_truth import cell_expected_scores
+from ..synth.scenarios import cell_latent_shift, new_rater_traits, observe
+from ..synth.population import cell_expected_scores
 from ..model.predict import stacked
 from ..model.spec import ModelSpec
 from ..poststrat import cell_predictions
@@ -74,7 +74,7 @@ def true_welfare(
     eta = eta.transpose("llm", "cell").values  # latent mean without the conversation type
     llms = [str(x) for x in params["llm"].values]
     ages = frame["age"].astype(str).to_numpy()
-    # departures from the model (synth_scenarios): LLM x country / x age x gender shifts
+    # departures from the model (synth.scenarios): LLM x country / x age x gender shifts
     eta = eta + cell_latent_shift(params, llms, vocab.COUNTRY_ISO3[country], list(ages),
                                   frame["sex"].astype(str).tolist()).T
     M, C = eta.shape

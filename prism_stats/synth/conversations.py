@@ -18,9 +18,9 @@ import pandas as pd
 
 from prism_stats import vocab
 
-from . import synth_tables as T
-from .synth_text import FeatureDistribution, default_feature_distribution, draw_features
-from .synth_util import SynthError, allocate
+from . import tables as T
+from .text import FeatureDistribution, default_feature_distribution, draw_features
+from .util import SynthError, allocate
 
 #: Last conversation end time of the release (codebook).
 CONVERSATION_END = datetime(2023, 12, 22, 8, 4, 46)
@@ -62,7 +62,7 @@ class Design:
         ``within_turn``, ``llm`` (code into ``vocab.LLMS``; -1 at later turns, where
         the opening winner answers), ``n_shown``, ``interaction`` (running index of
         (conversation, turn)), ``identical_ab`` (later turns whose A and B texts are
-        identical) and the text features (``synth_text.TEXT_FEATURES``).
+        identical) and the text features (``text.TEXT_FEATURES``).
     """
 
     conversations: pd.DataFrame
@@ -163,7 +163,7 @@ def make_design(
     Parameters
     ----------
     participants
-        Output of :func:`~prism_stats.data.synth_people.make_participants` (uses
+        Output of :func:`~prism_stats.synth.people.make_participants` (uses
         ``num_completed_conversations`` and ``generated_datetime``).
     rng
         The random generator of this stage.

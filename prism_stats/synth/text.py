@@ -23,8 +23,8 @@ import pandas as pd
 
 from prism_stats import vocab
 
-from . import synth_tables as T
-from .synth_util import discrete_lognormal, text_lengths
+from . import tables as T
+from .util import discrete_lognormal, text_lengths
 
 EMPTY_TEXT = "EMPTY STRING"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from scipy.special import ndtr
 
 
 class SynthError(ValueError):
@@ -127,8 +128,6 @@ def discrete_lognormal(mean: float, sd: float, lo: int, hi: int) -> tuple[np.nda
     Probabilities are the log-normal mass of ``[k - 0.5, k + 0.5)`` renormalised over
     the support, so exact expectations over the distribution are simple sums.
     """
-    from scipy.special import ndtr
-
     mu, sigma = lognormal_params(mean, sd)
     support = np.arange(lo, hi + 1)
     edges = np.concatenate([support - 0.5, [hi + 0.5]])

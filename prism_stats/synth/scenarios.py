@@ -75,7 +75,7 @@ from scipy.special import ndtr
 
 from prism_stats import vocab
 
-from .synth_util import SynthError
+from .util import SynthError
 
 #: Rater styles and their (shift, stretch) of the deviation from the pivot.
 STYLES: tuple[str, ...] = ("full", "compressed", "extreme")

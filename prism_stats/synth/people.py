@@ -26,10 +26,11 @@ import pandas as pd
 
 from prism_stats import vocab
 
-from . import synth_tables as T
-from .synth_scenarios import skew_weights
-from .synth_text import prose
-from .synth_util import (
+from . import priors as PR
+from . import tables as T
+from .scenarios import skew_weights
+from .text import prose
+from .util import (
     SynthError,
     allocate,
     margin,
@@ -110,27 +111,27 @@ def _ukus_demographics(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Age band, gender and categorised ethnicity of the UK/US study participants.
 
-    *skew* tilts the eligible pools toward young white men (``synth_scenarios.skew_weights``).
+    *skew* tilts the eligible pools toward young white men (``scenarios.skew_weights``).
     """
     n = len(locale)
     age = np.empty(n, dtype=object)
     gender = np.empty(n, dtype=object)
     eth = np.empty(n, dtype=object)
-    for code, table in (("uk", T.UK_AVAILABLE), ("us", T.US_AVAILABLE)):
+    for code, table in (("uk", PR.UK_AVAILABLE), ("us", PR.US_AVAILABLE)):
         members = np.flatnonzero(locale == code)
         if len(members) == 0:
             continue
         weights = (table + 0.3)  # a small floor: any cell can occur
         if skew:
-            weights = weights * skew_weights(T.UKUS_COLUMNS, vocab.CENSUS_AGES, skew)
+            weights = weights * skew_weights(PR.UKUS_COLUMNS, vocab.CENSUS_AGES, skew)
         weights = weights.ravel()
         cells = np.repeat(np.arange(weights.size), allocate(weights, len(members), rng))
         rng.shuffle(cells)
         a_idx, col = np.divmod(cells, table.shape[1])
         age[members] = np.array(vocab.CENSUS_AGES, dtype=object)[a_idx]
-        groups = np.array([T.UKUS_COLUMNS[c][0] for c in col], dtype=object)
-        gender[members] = np.array([T.UKUS_COLUMNS[c][1] for c in col], dtype=object)
-        split = T.OTHER_GROUP_SPLIT[code]
+        groups = np.array([PR.UKUS_COLUMNS[c][0] for c in col], dtype=object)
+        gender[members] = np.array([PR.UKUS_COLUMNS[c][1] for c in col], dtype=object)
+        split = PR.OTHER_GROUP_SPLIT[code]
         categorised = np.array(
             [
                 {
@@ -147,9 +148,9 @@ def _ukus_demographics(
         categorised[other] = rng.choice(list(split), size=len(other), p=list(split.values()))
         eth[members] = categorised
     u = rng.random(n)
-    gender[u < T.UKUS_NONBINARY] = "Non-binary / third gender"
-    gender[(u >= T.UKUS_NONBINARY) & (u < T.UKUS_NONBINARY + T.UKUS_GENDER_PNTS)] = PNTS
-    eth[rng.random(n) < T.UKUS_ETHNICITY_PNTS] = PNTS
+    gender[u < PR.UKUS_NONBINARY] = "Non-binary / third gender"
+    gender[(u >= PR.UKUS_NONBINARY) & (u < PR.UKUS_NONBINARY + PR.UKUS_GENDER_PNTS)] = PNTS
+    eth[rng.random(n) < PR.UKUS_ETHNICITY_PNTS] = PNTS
     return age, gender, eth
 
 
@@ -175,7 +176,7 @@ def make_participants(n: int, rng: np.random.Generator, *, skew: float = 0.0) ->
         The random generator of this stage.
     skew
         Tilt of the UK/US rater pools toward young white men (the ``skew`` knob of
-        :class:`~prism_stats.data.synth_scenarios.Departures`; 0 = the published pools).
+        :class:`~prism_stats.synth.scenarios.Departures`; 0 = the published pools).
 
     Returns
     -------
@@ -203,9 +204,9 @@ def make_participants(n: int, rng: np.random.Generator, *, skew: float = 0.0) ->
     age[others] = quota_sample(age_levels, left, len(others), rng)
     left = _remaining(margin(T.GENDER_COUNTS, vocab.GENDERS) * scale, gender[ukus], vocab.GENDERS)
     parent = np.array([age_levels.index(a) for a in age[others]])
-    codes = rake_assign(parent, _prior(T.GENDER_PRIOR_BY_AGE, list(age_levels)), left, rng)
+    codes = rake_assign(parent, _prior(PR.GENDER_PRIOR_BY_AGE, list(age_levels)), left, rng)
     gender[others] = np.array(vocab.GENDERS, dtype=object)[codes]
-    classes = sorted(T.ETHNICITY_PRIOR)
+    classes = sorted(PR.ETHNICITY_PRIOR)
     birth_class = np.array([_birth_class(b) for b in birth], dtype=object)
     parent = np.array([classes.index(c) for c in birth_class[others]])
     left = _remaining(
@@ -213,16 +214,16 @@ def make_participants(n: int, rng: np.random.Generator, *, skew: float = 0.0) ->
         eth[ukus],
         vocab.ETHNICITY_CATEGORISED,
     )
-    codes = rake_assign(parent, _prior(T.ETHNICITY_PRIOR, classes), left, rng)
+    codes = rake_assign(parent, _prior(PR.ETHNICITY_PRIOR, classes), left, rng)
     eth[others] = np.array(vocab.ETHNICITY_CATEGORISED, dtype=object)[codes]
 
     # Religion | birth class; employment, education, marital | age; English | birth.
-    rel_classes = sorted(T.RELIGION_PRIOR)
+    rel_classes = sorted(PR.RELIGION_PRIOR)
     parent = np.array([rel_classes.index(c) for c in birth_class])
     religion = np.array(vocab.RELIGION_CATEGORISED, dtype=object)[
         rake_assign(
             parent,
-            _prior(T.RELIGION_PRIOR, rel_classes),
+            _prior(PR.RELIGION_PRIOR, rel_classes),
             margin(T.RELIGION_COUNTS, vocab.RELIGION_CATEGORISED),
             rng,
         )
@@ -231,7 +232,7 @@ def make_participants(n: int, rng: np.random.Generator, *, skew: float = 0.0) ->
     employment = np.array(vocab.EMPLOYMENT, dtype=object)[
         rake_assign(
             age_parent,
-            _prior(T.EMPLOYMENT_PRIOR, list(age_levels)),
+            _prior(PR.EMPLOYMENT_PRIOR, list(age_levels)),
             margin(T.EMPLOYMENT_COUNTS, vocab.EMPLOYMENT),
             rng,
         )
@@ -239,7 +240,7 @@ def make_participants(n: int, rng: np.random.Generator, *, skew: float = 0.0) ->
     education = np.array(vocab.EDUCATION, dtype=object)[
         rake_assign(
             age_parent,
-            _prior(T.EDUCATION_PRIOR, list(age_levels)),
+            _prior(PR.EDUCATION_PRIOR, list(age_levels)),
             margin(T.EDUCATION_COUNTS, vocab.EDUCATION),
             rng,
         )
@@ -247,7 +248,7 @@ def make_participants(n: int, rng: np.random.Generator, *, skew: float = 0.0) ->
     marital = np.array(vocab.MARITAL, dtype=object)[
         rake_assign(
             age_parent,
-            _prior(T.MARITAL_PRIOR, list(age_levels)),
+            _prior(PR.MARITAL_PRIOR, list(age_levels)),
             margin(T.MARITAL_COUNTS, vocab.MARITAL),
             rng,
         )
@@ -255,7 +256,7 @@ def make_participants(n: int, rng: np.random.Generator, *, skew: float = 0.0) ->
     eng_class = np.array(
         [
             "native"
-            if b in T.ENGLISH_NATIVE_COUNTRIES
+            if b in PR.ENGLISH_NATIVE_COUNTRIES
             else "south_africa"
             if b == "ZAF"
             else "other"
@@ -266,7 +267,7 @@ def make_participants(n: int, rng: np.random.Generator, *, skew: float = 0.0) ->
     english = np.array(vocab.ENGLISH, dtype=object)[
         rake_assign(
             np.array([eng_levels.index(c) for c in eng_class]),
-            _prior(T.ENGLISH_PRIOR, eng_levels),
+            _prior(PR.ENGLISH_PRIOR, eng_levels),
             margin(T.ENGLISH_COUNTS, vocab.ENGLISH),
             rng,
         )
@@ -278,14 +279,14 @@ def make_participants(n: int, rng: np.random.Generator, *, skew: float = 0.0) ->
     direct = np.array(vocab.YES_NO_UNSURE, dtype=object)[direct_code]
     indirect = np.array(vocab.YES_NO_UNSURE, dtype=object)[indirect_code]
     fam_code = rake_assign(
-        direct_code, T.FAMILIARITY_PRIOR, margin(T.FAMILIARITY_COUNTS, vocab.LM_FAMILIARITY), rng
+        direct_code, PR.FAMILIARITY_PRIOR, margin(T.FAMILIARITY_COUNTS, vocab.LM_FAMILIARITY), rng
     )
     familiarity = np.array(vocab.LM_FAMILIARITY, dtype=object)[fam_code]
     shown = (direct == "Yes") | (indirect == "Yes")
     frequency = np.full(n, None, dtype=object)
     idx = np.flatnonzero(shown)
     freq_code = rake_assign(
-        fam_code[idx], T.FREQUENCY_PRIOR, margin(T.FREQUENCY_COUNTS, vocab.LM_FREQUENCY), rng
+        fam_code[idx], PR.FREQUENCY_PRIOR, margin(T.FREQUENCY_COUNTS, vocab.LM_FREQUENCY), rng
     )
     frequency[idx] = np.array(vocab.LM_FREQUENCY, dtype=object)[freq_code]
     usecases, order_usecases = _usecases(shown, rng)
@@ -311,8 +312,8 @@ def make_participants(n: int, rng: np.random.Generator, *, skew: float = 0.0) ->
     self_description = prose(text_lengths(n, T.SELF_DESCRIPTION_CHARS, rng), rng)
     system_string = prose(text_lengths(n, T.SYSTEM_STRING_CHARS, rng), rng)
 
-    rel_self = np.array([rng.choice(T.RELIGION_SELF_DESCRIBED[r]) for r in religion], dtype=object)
-    eth_self = np.array([rng.choice(T.ETHNICITY_SELF_DESCRIBED[e]) for e in eth], dtype=object)
+    rel_self = np.array([rng.choice(PR.RELIGION_SELF_DESCRIBED[r]) for r in religion], dtype=object)
+    eth_self = np.array([rng.choice(PR.ETHNICITY_SELF_DESCRIBED[e]) for e in eth], dtype=object)
     age_release = np.array(
         [vocab.AGE_BANDS_RELEASE[age_levels.index(a)] for a in age], dtype=object
     )

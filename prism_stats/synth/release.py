@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from prism_stats import vocab
+from prism_stats import census, vocab
 from prism_stats._io import atomic_path
 
-from . import synth_tables as T
-from .synth_text import prose
-from .synth_util import slider, text_lengths
+from . import tables as T
+from .text import prompts, prose, response_texts
+from .util import slider, text_lengths
 
 PNTS = vocab.PREFER_NOT
 REP_SAMPLE_N = 300
@@ -95,8 +95,6 @@ def rep_samples(
     rng
         Seeded source of the within-cell draws.
     """
-    from prism_stats import census
-
     out = {}
     for country in vocab.COUNTRIES_MRP:
         cf = census.frame(country, harmonisation="original")
@@ -454,8 +452,6 @@ def release_texts(
     conversations: pd.DataFrame, responses: pd.DataFrame, llm: np.ndarray, rng: np.random.Generator
 ) -> ReleaseTexts:
     """All free texts of the release: responses carrying their features, prompts, feedback."""
-    from .synth_text import prompts, response_texts
-
     resp = response_texts(responses, llm, rng)
     # Identical A/B pairs share the text as well as the features.
     b_rows = np.flatnonzero(
