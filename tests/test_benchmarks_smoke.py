@@ -142,11 +142,17 @@ def test_postprocess_end_to_end(cache):
 @pytest.mark.mcmc
 def test_recovery_end_to_end(cache):
     out_json = cache / "recovery.json"
-    rc = load("recovery").main(["--participants", "80", "--seeds", "3", "--draws", "30", "--tune", "30",
-                                "--replicates", "10", "--skewed", "--json", str(out_json)])
+    args = ["--participants", "80", "--seeds", "3", "--draws", "30", "--tune", "30", "--replicates", "10",
+            "--scenarios", "all", "--cache", str(cache / "recovery-cache")]
+    rc = load("recovery").main([*args, "--skewed", "--json", str(out_json)])
     assert rc == 0
     release = json.loads(out_json.read_text())["releases"][0]
-    assert release["seed"] == 3
+    assert release["seed"] == 3 and release["scenario"] == "all"
+    assert isinstance(release["gate_passed"], bool) and release["fit_s"] > 0
+    # a finished release is reused from the cache (resumable runs), not refitted
+    assert load("recovery").main([*args, "--skewed", "--json", str(cache / "again.json")]) == 0
+    again = json.loads((cache / "again.json").read_text())["releases"][0]
+    assert again["fit_s"] == release["fit_s"] and again["mrp"] == release["mrp"]
     assert {(m["country"], m["group"]) for m in release["mrp"]} >= {("uk", "all"), ("us", "nonwhite")}
     assert len(release["optima"]) == 14 and len(release["gaps"]) == 24
     assert -1.0 <= release["mixedlm_correlation"] <= 1.0
