@@ -15,6 +15,11 @@ trades off with the intercept or with another effect:
   country keeps its own explicit prior -- GBR and USA both hold about a quarter of the
   ratings, and a reference-level construction would tie one's prior to the other's.
 
+Everything an effect takes from the data (the rating weights of the levels and the
+reference-level embedding built from them) enters the graph as a ``pm.Data`` container
+(:func:`data_container`), never as a constant, so models of two datasets with the same
+spec and level counts are the same graph (see :mod:`prism_stats.model.compiled`).
+
 Parameterisations: ``centered`` (the data pin each level down), ``noncentered`` (the
 prior dominates) or ``mixed`` (levels holding >= :data:`MIXED_MIN_SHARE` of the ratings
 centred, the others non-centred).
@@ -40,6 +45,34 @@ MIXED_MIN_SHARE = 0.05
 def is_raw(name: str) -> bool:
     """Whether *name* is a sampler-internal raw variable (``x_z``, ``x_z_c``, ``x_z_nc``)."""
     return re.search(rf"{RAW_SUFFIX}(_n?c)?$", name) is not None
+
+
+def data_container(name: str, value, dims: str | tuple[str, ...] | None = None):
+    """The model's ``pm.Data`` container *name*, created from *value* on first use.
+
+    Several effects share one container (e.g. a factor's embedding serves its main effect
+    and its LLM interaction), so a second request returns the first container.
+    """
+    model = pm.modelcontext(None)
+    if name in model.named_vars:
+        return model[name]
+    return pm.Data(name, value, dims=dims)
+
+
+def embedding_name(factor: str) -> str:
+    """Name of the data container holding *factor*'s weighted zero-sum embedding."""
+    return f"{factor}_embed"
+
+
+def weights_name(factor: str) -> str:
+    """Name of the data container holding *factor*'s rating weights."""
+    return f"{factor}_weights"
+
+
+def mixed_centred(weights: np.ndarray) -> np.ndarray:
+    """Under the "mixed" parameterisation: which free levels are centred (a structural choice)."""
+    free, _ = weighted_zero_sum_basis(weights)
+    return np.asarray(weights, dtype=float)[free] >= MIXED_MIN_SHARE
 
 
 def weighted_zero_sum_basis(weights: np.ndarray) -> tuple[list[int], np.ndarray]:
@@ -120,7 +153,7 @@ def effect(name: str, scale, dims: tuple[str, ...], centered: bool | str, zerosu
         model.add_coord(free_dim, labels)
     llm_dim = dims[0] if len(dims) == 2 else None
     if centered == "mixed":
-        value_free = _mixed_levels(name, scale, free_dim, labels, w[free] >= MIXED_MIN_SHARE, llm_dim)
+        value_free = _mixed_levels(name, scale, free_dim, labels, mixed_centred(w), llm_dim)
     elif llm_dim is not None:
         raw = pm.ZeroSumNormal(name + RAW_SUFFIX, sigma=scale if centered else 1.0,
                                dims=(free_dim, llm_dim), n_zerosum_axes=1)
@@ -128,7 +161,8 @@ def effect(name: str, scale, dims: tuple[str, ...], centered: bool | str, zerosu
     else:
         raw = pm.Normal(name + RAW_SUFFIX, 0.0, scale if centered else 1.0, dims=(free_dim,))
         value_free = raw if centered else scale * raw  # (free,)
-    value = pt.dot(pt.as_tensor_variable(embed), value_free)  # (level, [llm])
+    # the embedding is data (it changes with the rating weights), not a graph constant
+    value = pt.dot(data_container(embedding_name(factor), embed), value_free)  # (level, [llm])
     if llm_dim is not None:
         value = value.T
     return pm.Deterministic(name, value, dims=dims)
@@ -152,7 +186,7 @@ def scaled_interaction(name: str, scale, row_scale, factor: str, weights: np.nda
     if col_scale is not None:
         value = value * col_scale[None, :]
     value = value - value.mean(axis=0)
-    w = pt.as_tensor_variable(np.asarray(weights, dtype=float))
+    w = data_container(weights_name(factor), np.asarray(weights, dtype=float))
     value = value - (value @ w)[:, None]
     return pm.Deterministic(name, value, dims=("llm", factor))
 
@@ -173,9 +207,13 @@ __all__ = [
     "MIXED_MIN_SHARE",
     "RAW_SUFFIX",
     "centering",
+    "data_container",
     "effect",
+    "embedding_name",
     "is_raw",
+    "mixed_centred",
     "scale",
     "scaled_interaction",
     "weighted_zero_sum_basis",
+    "weights_name",
 ]

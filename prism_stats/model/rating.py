@@ -41,7 +41,17 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from .design import HIGH, LOW, Design
-from .effects import centering, effect, is_raw, scale, scaled_interaction
+from .effects import (
+    centering,
+    data_container,
+    effect,
+    embedding_name,
+    is_raw,
+    scale,
+    scaled_interaction,
+    weighted_zero_sum_basis,
+    weights_name,
+)
 from .marginal import rater_marginal
 from .spec import ModelSpec
 
@@ -72,31 +82,90 @@ def effect_names(design: Design, spec: ModelSpec) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def model_data(design: Design, spec: ModelSpec) -> dict[str, np.ndarray]:
+    """Values of every ``pm.Data`` container of ``build_model(design, spec)``, by name.
+
+    Everything the graph takes from the data is here: per-cell index arrays
+    (``llm_idx``, ``country_idx``, ``<factor>_idx``, ...), the rating weights and
+    weighted zero-sum embeddings of the participant-level factors (``<factor>_weights``,
+    ``<factor>_embed``), the block indices of the marginal likelihood (``pair_idx``,
+    ``pair_participant`` / ``cell_participant``) and the cell statistics (``cell_n``,
+    ``cell_mean``, ``cell_ss``, ...). :func:`build_model` reads its containers from this
+    dict, so a compiled model of one design refits another design of the same structure
+    (:func:`prism_stats.model.compiled.structure_key`) with
+    ``compiled.with_data(**model_data(other, spec))``.
+    """
+    cells = design.cells
+    effects = effect_names(design, spec)
+    out: dict[str, np.ndarray] = {"llm_idx": cells["llm"].to_numpy()}
+    marginalized = spec.param("participant") == "marginalized"
+    if not marginalized:
+        out["participant_idx"] = cells["participant"].to_numpy()
+    factors = [f for f in spec.demographics if f"{f}_effect" in effects]
+    factors += [f for f in spec.llm_interactions if f"llm_{f}" in effects and f not in factors]
+    weighted = [f for f in spec.demographics if f"{f}_effect" in effects]
+    per_llm = spec.pool("interaction") == "per_llm"
+    weighted += [f for f in spec.llm_interactions if f"llm_{f}" in effects and not per_llm]
+    if "country_effect" in effects:
+        weighted.append("country")
+    scaled = [f for f in spec.llm_interactions if f"llm_{f}" in effects and per_llm]
+    scaled += [f for f in ("region", "country") if f"llm_{f}" in effects]
+    for f in dict.fromkeys([*factors, *(["country"] if "country_effect" in effects else []), *scaled]):
+        out[f"{f}_idx"] = design.cell_codes(f)
+    for f in dict.fromkeys(weighted):
+        out[embedding_name(f)] = weighted_zero_sum_basis(design.level_weights(f))[1]
+    for f in dict.fromkeys(scaled):
+        out[weights_name(f)] = design.level_weights(f)
+    if "ctype_effect" in effects or "llm_ctype" in effects:
+        out["ctype_idx"] = cells["conversation_type"].to_numpy()
+    if spec.turns == "all" and cells["later"].any():
+        out["later"] = cells["later"].to_numpy().astype(float)
+    if marginalized:
+        out["cell_n"] = cells["n"].to_numpy().astype(float)
+        if spec.rater_llm:
+            pair = cells["pair"].to_numpy()
+            block_participant = np.zeros(int(pair.max()) + 1, dtype=np.int64)
+            block_participant[pair] = cells["participant"].to_numpy()
+            out["pair_idx"] = pair
+            out["pair_participant"] = block_participant
+        else:
+            out["cell_participant"] = cells["participant"].to_numpy()
+    elif spec.family == "gaussian":
+        out["cell_n"] = cells["n"].to_numpy().astype(float)
+        out["within_dof"] = np.asarray(float(cells["n"].sum() - len(cells)))
+    out.update({k: np.asarray(v) for k, v in score_data(design, spec).items()})
+    return out
+
+
 def build_model(design: Design, spec: ModelSpec) -> pm.Model:
     """Build the PyMC rating model of *spec* on *design*.
 
-    Data enter through ``pm.Data`` containers (``cell_mean``, ``within_ss``, ...), so a
-    compiled model can be reused with new scores of the same design (SBC, bootstraps).
+    Every value taken from the data enters through a ``pm.Data`` container
+    (:func:`model_data`), so the graph depends on the design only through its structure
+    (level counts, the "mixed" partition, the censored family's interior block): one
+    compiled model serves every dataset of the same structure.
     """
     cells = design.cells
-    n_cells = len(cells)
-    coords = {**design.coords, "obs_cell": np.arange(n_cells)}
+    data = model_data(design, spec)
+    coords = {**design.coords, "obs_cell": np.arange(len(cells))}
     effects = effect_names(design, spec)
     with pm.Model(coords=coords) as model:
-        p_idx = pm.Data("participant_idx", cells["participant"].to_numpy(), dims="obs_cell")
-        m_idx = pm.Data("llm_idx", cells["llm"].to_numpy(), dims="obs_cell")
 
+        def container(name: str, dims: str | None = "obs_cell"):
+            return data_container(name, data[name], dims=dims)
+
+        m_idx = container("llm_idx")
         intercept = pm.Normal(
             "intercept", mu=spec.prior("intercept_mu"), sigma=spec.prior("intercept_sigma")
         )
-        eta = intercept + pt.zeros(n_cells)
+        eta = intercept + pt.zeros_like(m_idx, dtype="float64")
 
         sigma_p = pm.HalfNormal("sigma_participant", sigma=spec.prior("sigma_participant"))
         marginalized = spec.param("participant") == "marginalized"
         if not marginalized:
             u = effect("participant_effect", sigma_p, ("participant",),
                        spec.param("participant") == "centered")
-            eta = eta + u[p_idx]
+            eta = eta + u[container("participant_idx")]
 
         sigma_llm = scale("sigma_llm", spec, "llm", "sigma_llm")
         b = effect("llm_effect", sigma_llm, ("llm",), spec.param("llm") == "centered")
@@ -106,19 +175,17 @@ def build_model(design: Design, spec: ModelSpec) -> pm.Model:
             s = scale("sigma_country", spec, "country", "sigma_country")
             c = effect("country_effect", s, ("country",), centering(spec.param("country")),
                        weights=design.level_weights("country"))
-            eta = eta + c[design.cell_codes("country")]
+            eta = eta + c[container("country_idx")]
 
         if "ctype_effect" in effects:
-            t_idx = pm.Data("ctype_idx", cells["conversation_type"].to_numpy(), dims="obs_cell")
             s = scale("sigma_ctype", spec, "conversation_type", "sigma_ctype")
             d = effect("ctype_effect", s, ("conversation_type",),
                        spec.param("conversation_type") == "centered")
-            eta = eta + d[t_idx]
+            eta = eta + d[container("ctype_idx")]
 
-        if spec.turns == "all" and cells["later"].any():
-            later = pm.Data("later", cells["later"].to_numpy().astype(float), dims="obs_cell")
+        if "later" in data:
             turn = pm.Normal("turn_effect", mu=0.0, sigma=spec.prior("turn_effect"))
-            eta = eta + turn * later
+            eta = eta + turn * container("later")
 
         for f in spec.demographics:
             if f"{f}_effect" not in effects:
@@ -126,7 +193,7 @@ def build_model(design: Design, spec: ModelSpec) -> pm.Model:
             s = scale(f"sigma_{f}", spec, "demographic", "sigma_demographic")
             e = effect(f"{f}_effect", s, (f,), centering(spec.param("demographic")),
                        weights=design.level_weights(f))
-            eta = eta + e[design.cell_codes(f)]
+            eta = eta + e[container(f"{f}_idx")]
 
         per_llm = spec.pool("interaction") == "per_llm" and any(
             f"llm_{f}" in effects for f in spec.llm_interactions)
@@ -143,30 +210,34 @@ def build_model(design: Design, spec: ModelSpec) -> pm.Model:
                 s = scale(f"sigma_llm_{f}", spec, "interaction", "sigma_interaction")
                 g = effect(f"llm_{f}", s, ("llm", f), centering(spec.param("interaction")),
                            zerosum_axes=2, weights=design.level_weights(f))
-            eta = eta + g[m_idx, design.cell_codes(f)]
+            eta = eta + g[m_idx, container(f"{f}_idx")]
 
-        eta = eta + _llm_residence(design, spec, effects, m_idx)
+        eta = eta + _llm_residence(design, spec, effects, m_idx, container)
         if "llm_ctype" in effects:
             s = scale("sigma_llm_ctype", spec, "llm_ctype", "sigma_llm_ctype")
             g = effect("llm_ctype", s, ("llm", "conversation_type"), spec.param("llm_ctype") == "centered",
                        zerosum_axes=2)
-            eta = eta + g[m_idx, cells["conversation_type"].to_numpy()]
+            eta = eta + g[m_idx, container("ctype_idx")]
 
         sigma = pm.HalfNormal("sigma", sigma=spec.prior("sigma"))
         if marginalized:
-            _marginal_gaussian_likelihood(design, spec, eta, sigma, sigma_p)
+            _marginal_gaussian_likelihood(spec, eta, sigma, sigma_p, container)
         elif spec.family == "gaussian":
-            _gaussian_likelihood(cells, eta, sigma)
+            _gaussian_likelihood(eta, sigma, container)
         else:
-            _censored_likelihood(cells, eta, sigma)
+            _censored_likelihood(eta, sigma, container, has_interior="interior_cells" in data)
+    unused = set(data) - {v.name for v in model.data_vars}
+    if unused:  # model_data and the graph must describe the same containers
+        raise RuntimeError(f"model_data gives containers the model does not use: {sorted(unused)}")
     return model
 
 
 def score_data(design: Design, spec: ModelSpec) -> dict[str, np.ndarray | float]:
     """Values of the ``pm.Data`` containers that carry the scores (not the design).
 
-    Swapping these into a compiled model of the same design (``compiled.with_data(...)``)
-    refits it to new scores without recompiling (SBC replicates, bootstraps).
+    A subset of :func:`model_data`: swapping these into a compiled model of the same
+    design (``compiled.with_data(...)``) refits it to new scores (SBC replicates,
+    bootstraps).
     """
     c = design.cells
     if spec.family == "gaussian" and spec.param("participant") == "marginalized":
@@ -190,7 +261,7 @@ def score_data(design: Design, spec: ModelSpec) -> dict[str, np.ndarray | float]
     return out
 
 
-def _llm_residence(design: Design, spec: ModelSpec, effects: dict, m_idx):
+def _llm_residence(design: Design, spec: ModelSpec, effects: dict, m_idx, container):
     """LLM x region and LLM x country terms of the linear predictor.
 
     Both are non-centred and weighted-zero-sum by projection over their levels. Under
@@ -204,7 +275,7 @@ def _llm_residence(design: Design, spec: ModelSpec, effects: dict, m_idx):
     if "llm_region" in effects:
         s = scale("sigma_llm_region", spec, "llm_country", "sigma_llm_region")
         g = scaled_interaction("llm_region", s, None, "region", design.level_weights("region"))
-        out = out + g[m_idx, design.cell_codes("region")]
+        out = out + g[m_idx, container("region_idx")]
     if "llm_country" in effects:
         per_country = spec.pool("llm_country") == "per_country"
         s = (pm.HalfNormal("sigma_llm_country", sigma=spec.prior("sigma_llm_country")) if per_country
@@ -212,38 +283,34 @@ def _llm_residence(design: Design, spec: ModelSpec, effects: dict, m_idx):
         col = pm.HalfNormal("llm_country_scale", sigma=1.0, dims="country") if per_country else None
         g = scaled_interaction("llm_country", s, None, "country", design.level_weights("country"),
                                col_scale=col)
-        out = out + g[m_idx, design.cell_codes("country")]
+        out = out + g[m_idx, container("country_idx")]
     return out
 
 
-def _marginal_gaussian_likelihood(design: Design, spec: ModelSpec, mu, sigma, tau) -> None:
+def _marginal_gaussian_likelihood(spec: ModelSpec, mu, sigma, tau, container) -> None:
     """Gaussian likelihood with participant (and rater x LLM) effects integrated out exactly.
 
     Blocks are participant x LLM pairs when the spec has ``rater_llm`` and observation cells
-    otherwise (see :mod:`prism_stats.model.marginal`).
+    otherwise (see :mod:`prism_stats.model.marginal`). Block and participant counts are
+    taken from the data containers' shapes, not fixed in the graph.
     """
-    cells = design.cells
-    n_participants = len(design.coords["participant"])
-    n = cells["n"].to_numpy().astype(float)
-    n_data = pm.Data("cell_n", n, dims="obs_cell")
-    ybar = pm.Data("cell_mean", cells["mean"].to_numpy(), dims="obs_cell")
-    ss = pm.Data("cell_ss", cells["ss"].to_numpy(), dims="obs_cell")
+    model = pm.modelcontext(None)
+    n_participants = model.dim_lengths["participant"]
+    n_data = container("cell_n")
+    ybar = container("cell_mean")
+    ss = container("cell_ss")
     d = ybar - mu
     if spec.rater_llm:
-        pair = cells["pair"].to_numpy()
-        n_pairs = int(pair.max()) + 1
-        pair_idx = pm.Data("pair_idx", pair, dims="obs_cell")
-        block_participant = np.zeros(n_pairs, dtype=np.int64)
-        block_participant[pair] = cells["participant"].to_numpy()
-        block_p = pm.Data("pair_participant", block_participant)
-        zeros = pt.zeros(n_pairs)
+        pair_idx = container("pair_idx")
+        block_p = container("pair_participant", dims=None)
+        zeros = pt.zeros(block_p.shape[0])
         N = pt.inc_subtensor(zeros[pair_idx], n_data)
         R = pt.inc_subtensor(zeros[pair_idx], n_data * d)
         Q = pt.inc_subtensor(zeros[pair_idx], ss + n_data * d**2)
         omega = pm.HalfNormal("sigma_rater_llm", sigma=spec.prior("sigma_rater_llm"))
         omega2 = omega**2
     else:
-        block_p = pm.Data("cell_participant", cells["participant"].to_numpy(), dims="obs_cell")
+        block_p = container("cell_participant")
         N, R, Q = n_data, n_data * d, ss + n_data * d**2
         omega2 = 0.0
     s2 = sigma**2
@@ -260,38 +327,35 @@ def _marginal_gaussian_likelihood(design: Design, spec: ModelSpec, mu, sigma, ta
     pm.Potential("marginal_likelihood", pt.sum(loglik))
 
 
-def _gaussian_likelihood(cells, eta, sigma) -> None:
-    n = cells["n"].to_numpy().astype(float)
-    n_data = pm.Data("cell_n", n, dims="obs_cell")
-    ybar = pm.Data("cell_mean", cells["mean"].to_numpy(), dims="obs_cell")
+def _gaussian_likelihood(eta, sigma, container) -> None:
+    n_data = container("cell_n")
+    ybar = container("cell_mean")
     pm.Normal("score_mean", mu=eta, sigma=sigma / pt.sqrt(n_data), observed=ybar, dims="obs_cell")
     # The within-cell part of the likelihood depends on the data only through two totals;
     # the constant makes the total equal the individual ratings' log-likelihood exactly.
-    dof = pm.Data("within_dof", float(n.sum() - len(n)))
-    ss = pm.Data("within_ss", float(cells["ss"].sum()))
+    dof = container("within_dof", dims=None)
+    ss = container("within_ss", dims=None)
     const = -0.5 * dof * np.log(2 * np.pi) - 0.5 * pt.sum(pt.log(n_data))
     pm.Potential("within_cell", const - dof * pt.log(sigma) - ss / (2.0 * sigma**2))
 
 
-def _censored_likelihood(cells, eta, sigma) -> None:
-    n_int = cells["n_int"].to_numpy()
-    has_int = np.flatnonzero(n_int > 0)
-    if len(has_int):
-        idx = pm.Data("interior_cells", has_int)
-        n_data = pm.Data("cell_n_int", n_int[has_int].astype(float))
-        ybar = pm.Data("cell_mean_int", cells["mean_int"].to_numpy()[has_int])
+def _censored_likelihood(eta, sigma, container, has_interior: bool) -> None:
+    if has_interior:
+        idx = container("interior_cells", dims=None)
+        n_data = container("cell_n_int", dims=None)
+        ybar = container("cell_mean_int", dims=None)
         pm.Normal("score_mean_interior", mu=eta[idx], sigma=sigma / pt.sqrt(n_data),
                   observed=ybar)
-        dof = pm.Data("within_dof", float(n_int.sum() - len(has_int)))
-        ss = pm.Data("within_ss", float(cells["ss_int"].sum()))
+        dof = container("within_dof", dims=None)
+        ss = container("within_ss", dims=None)
         # computed from the data containers, so it stays exact when new data are swapped in
         const = -0.5 * dof * np.log(2 * np.pi) - 0.5 * pt.sum(pt.log(n_data))
         pm.Potential("within_cell", const - dof * pt.log(sigma) - ss / (2.0 * sigma**2))
     latent = pm.Normal.dist(mu=eta, sigma=sigma)
-    n_low = pm.Data("cell_n_low", cells["n_low"].to_numpy().astype(float), dims="obs_cell")
-    n_high = pm.Data("cell_n_high", cells["n_high"].to_numpy().astype(float), dims="obs_cell")
+    n_low = container("cell_n_low")
+    n_high = container("cell_n_high")
     pm.Potential("censored_low", pt.sum(n_low * pm.logcdf(latent, float(LOW))))
     pm.Potential("censored_high", pt.sum(n_high * pm.logccdf(latent, float(HIGH))))
 
 
-__all__ = ["build_model", "effect_names", "is_raw", "score_data"]
+__all__ = ["build_model", "effect_names", "is_raw", "model_data", "score_data"]
