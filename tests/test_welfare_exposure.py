@@ -172,3 +172,26 @@ def test_matched_welfare_on_a_fitted_run(small_run):
     p_full = float(full["regret"].sel(rule="mean").mean())
     p_matched = float(matched["regret"].sel(rule="mean").mean())
     assert p_matched > p_full
+
+
+@pytest.mark.slow
+@pytest.mark.mcmc
+def test_cli_welfare_exposure_matched(small_run, tmp_path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from prism_stats.cli import app
+
+    run = tmp_path / "run"
+    shutil.copytree(small_run.folder, run)
+    args = ["welfare", str(run), "--country", "uk", "--sizes", "10", "--pools", "representative,male",
+            "--replicates", "20", "--draws", "10"]
+    result = CliRunner().invoke(app, [*args, "--exposure", "matched"])
+    assert result.exit_code == 0, result.output
+    assert "matched exposure" in result.output
+    for name in ("welfare_uk.nc", "welfare_uk.csv", "welfare_expected_gaps_uk.csv"):
+        assert (run / "exposure_matched" / name).is_file()
+    assert not (run / "welfare_uk.nc").exists()  # full information goes to the run folder itself
+    bad = CliRunner().invoke(app, [*args, "--exposure", "partial"])
+    assert bad.exit_code == 2 and "--exposure must be one of full, matched" in bad.output

@@ -238,6 +238,10 @@ def welfare_cmd(
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed.")] = 0,
     harmonisation: Annotated[str, typer.Option(help="Census harmonisation (default or original).")] = "default",
     plots: Annotated[bool, typer.Option("--plots", help="Also write PNG figures.")] = False,
+    exposure: Annotated[
+        str, typer.Option("--exposure", help="full: every juror rates every LLM; matched: only the LLMs a "
+                          "participant of the run saw (written to RUN/exposure_matched/).")
+    ] = "full",
 ) -> None:
     """Model-based welfare: juries drawn from census pools, judged by the posterior.
 
@@ -245,11 +249,14 @@ def welfare_cmd(
     replicate), RUN/welfare_<c>.csv (country, rule, pool, size, target, welfare_mean,
     welfare_q05, welfare_q95, regret_mean, p_optimal), RUN/welfare_gaps_<c>.csv (gaps
     between single juries), RUN/welfare_expected_gaps_<c>.csv (posterior of the expected
-    exclusion gap) and RUN/welfare_fosd_<c>.csv.
+    exclusion gap) and RUN/welfare_fosd_<c>.csv; with --exposure matched the same files
+    in RUN/exposure_matched/.
     """
     from prism_stats._io import atomic_path
     from prism_stats.vocab import COUNTRIES_MRP
     from prism_stats.welfare import (
+        EXPOSURE_FOLDERS,
+        EXPOSURES,
         POOLS,
         RULES,
         WelfareResultError,
@@ -267,22 +274,25 @@ def welfare_cmd(
     skewed_list = _split([skewed_sizes], "skewed-sizes", (), cast=int)
     if any(x < 1 for x in size_list + skewed_list):
         abort("jury sizes must be >= 1")
+    if exposure not in EXPOSURES:
+        abort(f"--exposure must be one of {', '.join(EXPOSURES)}, got {exposure!r}")
     r = load_run_or_abort(run)
     try:
         ds = model_welfare(r, c, rules=rules, sizes=size_list, pools=pool_list,
                            skewed_sizes=skewed_list, replicates=replicates, draws=draws, seed=seed,
-                           harmonisation=harmonisation)
+                           harmonisation=harmonisation, exposure=exposure)
     except WelfareResultError as exc:
         abort(str(exc), code=1)
-    written = list(write_welfare(ds, run, c).values())
-    gaps = run / f"welfare_expected_gaps_{c}.csv"
+    out = run / EXPOSURE_FOLDERS[exposure]
+    written = list(write_welfare(ds, out, c).values())
+    gaps = out / f"welfare_expected_gaps_{c}.csv"
     with atomic_path(gaps) as tmp:
         expected_gaps(ds).to_csv(tmp, index=False)
     written.append(gaps)
     if plots:
-        written += _write_plots(ds, run, c)
+        written += _write_plots(ds, out, c)
     summary = summarise_welfare(ds)
-    typer.echo(f"model-based welfare ({c}): rules {', '.join(rules)}; {ds.sizes['scheme']} schemes x "
+    typer.echo(f"model-based welfare ({c}, {exposure} exposure): rules {', '.join(rules)}; {ds.sizes['scheme']} schemes x "
                f"{replicates} juries x {ds.attrs.get('n_draws')} posterior draws; seed {seed}")
     typer.echo(summary.loc[summary["target"] == "all", ["rule", "pool", "size", "welfare_mean",
                                                          "regret_mean", "p_optimal"]]

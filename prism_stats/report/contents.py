@@ -23,6 +23,7 @@ from ..tabular import Table
 from .figures import DPI, plot_raking_balance, plot_recovery, plot_subgroup_heatmap
 from .sources import Sources, locate
 from .tables import (
+    WELFARE_METHODS,
     balance_table,
     crosscheck_table,
     descriptives_tables,
@@ -32,6 +33,7 @@ from .tables import (
     mrp_llm_table,
     mrp_subgroup_table,
     recovery_table,
+    welfare_exposure_table,
     welfare_gaps_table,
     welfare_table,
 )
@@ -146,7 +148,8 @@ class _Collector:
     def welfare_sets(self) -> list[tuple[str, str, Path]]:
         """``(method, country, folder)`` of every welfare result present."""
         out = []
-        for method, folder in (("model", self.src.run_dir), ("design", self.src.run_dir / "juries")):
+        for method, folder in (("model", self.src.run_dir), ("matched", self.src.run_dir / "exposure_matched"),
+                               ("design", self.src.run_dir / "juries")):
             for c in ("uk", "us"):
                 if self.src.path(f"welfare_{c}.nc", base=folder) is not None:
                     out.append((method, c, folder))
@@ -157,17 +160,22 @@ class _Collector:
         if not sets:
             self.skipped.append("welfare tables: no welfare_<country>.nc (run the welfare stage)")
             return
+        side_by_side: dict[str, dict[str, pd.DataFrame]] = {}
         for method, c, folder in sets:
             summary = _read_csv(self.src.path(f"welfare_{c}.csv", base=folder))
             if summary is not None:
                 self.tables.append(welfare_table(summary, c, method))
+                side_by_side.setdefault(c, {})[method] = summary
             gaps = self.gaps(method, c, folder)
             if gaps is not None and len(gaps):
                 self.tables.append(welfare_gaps_table(gaps, c, method))
+        for c, summaries in side_by_side.items():
+            if "matched" in summaries:  # full-information and exposure-matched juries side by side
+                self.tables.append(welfare_exposure_table(summaries, c))
 
     def gaps(self, method: str, country: str, folder: Path) -> pd.DataFrame | None:
         """Model-based: the expected exclusion gaps; design-based: gaps between single juries."""
-        if method == "model":
+        if method in ("model", "matched"):
             expected = _read_csv(self.src.path(f"welfare_expected_gaps_{country}.csv", base=folder))
             if expected is not None:
                 return expected
@@ -241,8 +249,9 @@ class _Collector:
                 if rules_wanted is not None and rule not in rules_wanted:
                     continue
                 self.figures.append(FigureEntry(
-                    f"welfare_{method}_{c}_{rule}", f"Welfare distributions, {c.upper()}, {rule} ({method})",
-                    f"{c.upper()}, {method}-based, rule '{rule}': distribution of the welfare each "
+                    f"welfare_{method}_{c}_{rule}",
+                    f"Welfare distributions, {c.upper()}, {rule} ({WELFARE_METHODS[method][0]})",
+                    f"{c.upper()}, {WELFARE_METHODS[method][1]}, rule '{rule}': distribution of the welfare each "
                     "target population gets from the LLM a jury picks, per jury scheme (violin over "
                     "the 5th-95th percentiles; bars: 5-95% and 25-75%; tick: median; diamond: mean; "
                     "dashed: the best achievable welfare).",
@@ -258,8 +267,8 @@ class _Collector:
                     what = ("welfare under a jury from a skewed pool minus under a representative "
                             "jury of the same size (mean and 5-95% quantiles over pairs of juries)")
                 self.figures.append(FigureEntry(
-                    f"welfare_gaps_{method}_{c}", f"Exclusion gaps, {c.upper()} ({method})",
-                    f"{c.upper()}, {method}-based exclusion gaps: {what}; left of zero: the skewed "
+                    f"welfare_gaps_{method}_{c}", f"Exclusion gaps, {c.upper()} ({WELFARE_METHODS[method][0]})",
+                    f"{c.upper()}, {WELFARE_METHODS[method][0]} exclusion gaps: {what}; left of zero: the skewed "
                     "pool serves the target worse.",
                     lambda gaps=gaps, c=c: plot_exclusion_gaps(gaps, c)))
         for stem, title, caption in (

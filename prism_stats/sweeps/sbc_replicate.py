@@ -108,14 +108,6 @@ def data_updates(design: Any, spec: Any) -> dict[str, Any]:
     return score_data(design, spec)
 
 
-def model_structure(design: Any, spec: Any) -> str:
-    """What of the model graph depends on the data: the censored family's interior block
-    exists only when some rating is interior."""
-    if spec.family == "censored":
-        return "interior" if bool((design.cells["n_int"] > 0).any()) else "no-interior"
-    return "fixed"
-
-
 # --- test quantities ----------------------------------------------------------------------
 
 #: Order in which parameter families appear among the quantities.
@@ -225,16 +217,6 @@ def _quiet_prior_sampling():
         logger.setLevel(level)
 
 
-def _compile(design: Any, spec: Any) -> tuple[Any, float]:
-    import nutpie
-
-    from ..model import build_model
-
-    t0 = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(build_model(design, spec))
-    return compiled, time.perf_counter() - t0
-
-
 def run_replicate(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Run SBC replicate ``payload["replicate"]`` and write its file (worker function).
 
@@ -244,6 +226,7 @@ def run_replicate(payload: Mapping[str, Any]) -> dict[str, Any]:
     import arviz as az
     import nutpie
 
+    from ..model.compiled import compile_model
     from ..model.diagnostics import prior_samples
     from ..model.effects import is_raw
     from ..model.predict import draw_participant_effects, simulate_cells
@@ -272,14 +255,12 @@ def run_replicate(payload: Mapping[str, Any]) -> dict[str, Any]:
         sim = simulate_cells(truth, design, gen_spec, np.random.default_rng(s_sim))
         rep = replicate_design(design, sim, gen_spec.family)
         timings["simulate_s"] = time.perf_counter() - t0
-        structure = model_structure(rep, fit_spec)
-        key = ("sbc-compiled", payload["design_hash"], fit_spec.model_hash(), structure)
-        build_on = design if model_structure(design, fit_spec) == structure else rep
-        (compiled, compile_s), hit = process_cached(key, lambda: _compile(build_on, fit_spec))
-        timings["compile_s"] = 0.0 if hit else compile_s
+        # compiled once per worker and structure; each replicate's data are swapped in
+        compiled = compile_model(rep, fit_spec)
+        timings["compile_s"] = 0.0 if compiled.reused else compiled.seconds
         t0 = time.perf_counter()
         idata = nutpie.sample(
-            compiled.with_data(**data_updates(rep, fit_spec)), draws=int(cfg["draws"]),
+            compiled.model, draws=int(cfg["draws"]),
             tune=int(cfg["tune"]), chains=int(cfg["chains"]), cores=1, seed=seed_int(s_fit),
             progress_bar=False, save_warmup=False, target_accept=float(cfg["target_accept"]),
         )

@@ -43,6 +43,8 @@ from .results import WelfareResultError
 
 #: Exposure options of the model-based juries.
 EXPOSURES: tuple[str, ...] = ("full", "matched")
+#: Where each exposure's welfare files go, relative to the run folder (CLI and pipeline).
+EXPOSURE_FOLDERS: dict[str, str] = {"full": "", "matched": "exposure_matched"}
 
 
 def exposure_profiles(source: Any, llms: list[str] | None = None, *, balanced: bool = True) -> xr.DataArray:
@@ -170,4 +172,4 @@ def unseen_value(rule: str) -> float:
     return float(UNSEEN_VALUE[rule])
 
 
-__all__ = ["EXPOSURES", "JuryExposure", "exposure_profiles", "jury_exposure", "unseen_value"]
+__all__ = ["EXPOSURES", "EXPOSURE_FOLDERS", "JuryExposure", "exposure_profiles", "jury_exposure", "unseen_value"]
