@@ -260,15 +260,20 @@ def group_means(cell_mean: xr.DataArray, frame: pd.DataFrame, masks: Mapping[str
 
 
 def summarise_draws(group_mean: xr.DataArray) -> pd.DataFrame:
-    """Mean, sd, 5/50/95% quantiles, P(best) and expected rank per (group, llm)."""
+    """Mean, sd, 5/50/95% quantiles, P(best) and expected rank per (group, llm).
+
+    Ties (equal values within a draw) are broken in LLM order -- the earlier LLM ranks
+    better and counts as the best -- a fixed rule, so the table never depends on the sort
+    algorithm.
+    """
     sample_dims = [d for d in ("chain", "draw") if d in group_mean.dims]
     stacked_ = group_mean.stack(sample=sample_dims).transpose("group", "llm", "sample")
     values = stacked_.values  # (G, M, S)
     best = values.argmax(axis=1)  # (G, S)
     M = values.shape[1]
     p_best = np.stack([(best == m).mean(axis=1) for m in range(M)], axis=1)  # (G, M)
-    # rank 1 = best; ties are impossible with continuous draws
-    ranks = M - values.argsort(axis=1).argsort(axis=1)
+    # rank 1 = best; ties (rare with continuous draws): the earlier LLM ranks better
+    ranks = (-values).argsort(axis=1, kind="stable").argsort(axis=1, kind="stable") + 1
     q = np.quantile(values, [0.05, 0.5, 0.95], axis=2)
     rows = []
     for gi, g in enumerate(stacked_["group"].values):
@@ -356,7 +361,11 @@ class PoststratResult:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> pd.DataFrame:
-        """Per (group, llm): mean, sd, q05, q50, q95, p_best, expected_rank, raw/REP means."""
+        """Per (group, llm): mean, sd, q05, q50, q95, p_best, expected_rank, raw/REP means.
+
+        Rows are sorted by group, then by decreasing mean; LLMs with equal means keep the
+        LLM order of the run (stable sort).
+        """
         s = summarise_draws(self.group_mean)
         s.insert(0, "country", self.country)
         if len(self.sample):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ("fit_scaling", "fit_variants", "postprocess", "recovery")
+SCRIPTS = ("fit_scaling", "fit_variants", "postprocess", "recovery", "compile_reuse")
 
 
 def load(name: str):
@@ -136,6 +136,30 @@ def test_postprocess_end_to_end(cache):
     assert sizes["replicate"] == 20 and sizes["scheme"] == 7 and sizes["target"] == 4
     assert r["welfare_3rules"]["per_country"]["us"]["sizes"]["rule"] == 3
     assert r["mrp_plus_welfare_mean_s"] > 0
+
+
+@pytest.mark.slow
+def test_postprocess_predict_only_end_to_end(cache):
+    out_json = cache / "predict.json"
+    rc = load("postprocess").main(["--predict-only", "--participants", "60", "--draws", "30",
+                                   "--json", str(out_json)])
+    assert rc == 0
+    r = json.loads(out_json.read_text())["predict"]
+    assert r["n_participants"] == 60 and r["draws"] == 30
+    assert r["participant_draws_s"] > 0 and r["loglik_s"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.mcmc
+def test_compile_reuse_end_to_end(cache):
+    out_json = cache / "compile.json"
+    rc = load("compile_reuse").main(["--participants", "40", "--spec", "ratings_additive",
+                                     "--no-fastmath", "--json", str(out_json)])
+    assert rc == 0
+    steps = json.loads(out_json.read_text())["steps"]
+    assert set(steps) == {"cold", "warm, same data", "new data, new process", "new data, same process"}
+    assert steps["new data, same process"]["reused_b"] is True
+    assert steps["new data, same process"]["compile_b_s"] < steps["cold"]["compile_a_s"]
 
 
 @pytest.mark.slow

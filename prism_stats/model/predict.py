@@ -9,6 +9,7 @@ generator's truth.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import xarray as xr
 from scipy import sparse, special
@@ -63,42 +64,100 @@ def new_rater_sd(params: xr.Dataset) -> np.ndarray:
     return np.sqrt(stacked(params, "sigma_participant") ** 2 + rating_noise_sd(params) ** 2)
 
 
+def _predictor_terms(params: xr.Dataset, design: Design, spec: ModelSpec,
+                     participant: bool) -> list[tuple[str, np.ndarray]]:
+    """The linear predictor's terms in summation order: (variable, each cell's column).
+
+    A column indexes the variable flattened over its non-sample dims (``llm x level``
+    interactions: ``m * n_levels + level``); ``turn_effect`` has columns (0, effect).
+    """
+    cells = design.cells
+    p = cells["participant"].to_numpy()
+    m = cells["llm"].to_numpy()
+    t = cells["conversation_type"].to_numpy()
+    plev = design.participant_levels
+    terms: list[tuple[str, np.ndarray]] = [("intercept", np.zeros(len(cells), dtype=np.int64)),
+                                           ("llm_effect", m)]
+    if participant:
+        terms.append(("participant_effect", p))
+    if "country_effect" in params:
+        terms.append(("country_effect", plev["country"].to_numpy()[p]))
+    if "ctype_effect" in params:
+        terms.append(("ctype_effect", t))
+    if "turn_effect" in params and spec.turns == "all":
+        terms.append(("turn_effect", cells["later"].to_numpy()))
+    for f in spec.demographics:
+        if f"{f}_effect" in params:
+            terms.append((f"{f}_effect", plev[f].to_numpy()[p]))
+    pairs = [(f"llm_{f}", plev[f].to_numpy()[p]) for f in spec.llm_interactions if f"llm_{f}" in params]
+    if "llm_region" in params:
+        pairs.append(("llm_region", plev["region"].to_numpy()[p]))
+    if "llm_country" in params:
+        pairs.append(("llm_country", plev["country"].to_numpy()[p]))
+    if "llm_ctype" in params:
+        pairs.append(("llm_ctype", t))
+    for name, level in pairs:
+        terms.append((name, m * params[name].shape[-1] + level))
+    return terms
+
+
+def _term_table(params: xr.Dataset, terms: list[tuple[str, np.ndarray]], sel) -> tuple[np.ndarray, np.ndarray]:
+    """Every term's values side by side (S, columns) and each cell's columns (cells, terms)."""
+    blocks, offset, codes = [], 0, []
+    for name, column in terms:
+        values = stacked(params, name)[sel]
+        values = values.reshape(values.shape[0], -1)
+        if name == "turn_effect":
+            values = np.column_stack([np.zeros(len(values)), values[:, 0]])
+        blocks.append(values)
+        codes.append(column + offset)
+        offset += values.shape[1]
+    return (np.ascontiguousarray(np.concatenate(blocks, axis=1), dtype=np.float64),
+            np.ascontiguousarray(np.stack(codes, axis=1), dtype=np.int64))
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _sum_terms(table, codes, out):  # pragma: no cover - compiled
+    """out[s, i] = sum over terms of table[s, codes[i, t]], added in term order."""
+    for s in numba.prange(table.shape[0]):
+        for i in range(codes.shape[0]):
+            acc = table[s, codes[i, 0]]
+            for k in range(1, codes.shape[1]):
+                acc += table[s, codes[i, k]]
+            out[s, i] = acc
+
+
+@numba.njit(parallel=True, nogil=True, cache=True)
+def _block_residuals(table, codes, n, ybar, ss, block, R, Q):  # pragma: no cover - compiled
+    """Per sample and block: R = sum n (ybar - eta), Q = sum (ss + n (ybar - eta)^2)."""
+    for s in numba.prange(table.shape[0]):
+        for b in range(R.shape[1]):
+            R[s, b] = 0.0
+            Q[s, b] = 0.0
+        for i in range(codes.shape[0]):
+            acc = table[s, codes[i, 0]]
+            for k in range(1, codes.shape[1]):
+                acc += table[s, codes[i, k]]
+            d = ybar[i] - acc
+            R[s, block[i]] += n[i] * d
+            Q[s, block[i]] += ss[i] + n[i] * d * d
+
+
 def linear_predictor(params: xr.Dataset, design: Design, spec: ModelSpec,
                      samples: slice | np.ndarray | None = None,
                      participant: bool = True) -> np.ndarray:
     """Linear predictor of every observation cell: array (S, obs_cell).
 
     *samples* selects flattened samples (to work in chunks). ``participant=False`` leaves
-    the participant effect out (the mean of a new rater with the same attributes).
+    the participant effect out (the mean of a new rater with the same attributes). The
+    terms are added in a fixed order by a compiled kernel (samples in parallel; the same
+    bits on any number of threads).
     """
     sel = slice(None) if samples is None else samples
-    cells = design.cells
-    p = cells["participant"].to_numpy()
-    m = cells["llm"].to_numpy()
-    t = cells["conversation_type"].to_numpy()
-    eta = stacked(params, "intercept")[sel][:, None] + stacked(params, "llm_effect")[sel][:, m]
-    if participant:
-        eta = eta + stacked(params, "participant_effect")[sel][:, p]
-    plev = design.participant_levels
-    if "country_effect" in params:
-        eta += stacked(params, "country_effect")[sel][:, plev["country"].to_numpy()[p]]
-    if "ctype_effect" in params:
-        eta += stacked(params, "ctype_effect")[sel][:, t]
-    if "turn_effect" in params and spec.turns == "all":
-        eta += stacked(params, "turn_effect")[sel][:, None] * cells["later"].to_numpy()[None, :]
-    for f in spec.demographics:
-        if f"{f}_effect" in params:
-            eta += stacked(params, f"{f}_effect")[sel][:, plev[f].to_numpy()[p]]
-    for f in spec.llm_interactions:
-        if f"llm_{f}" in params:
-            eta += stacked(params, f"llm_{f}")[sel][:, m, plev[f].to_numpy()[p]]
-    if "llm_region" in params:
-        eta += stacked(params, "llm_region")[sel][:, m, plev["region"].to_numpy()[p]]
-    if "llm_country" in params:
-        eta += stacked(params, "llm_country")[sel][:, m, plev["country"].to_numpy()[p]]
-    if "llm_ctype" in params:
-        eta += stacked(params, "llm_ctype")[sel][:, m, t]
-    return eta
+    table, codes = _term_table(params, _predictor_terms(params, design, spec, participant), sel)
+    out = np.empty((table.shape[0], len(codes)))
+    _sum_terms(table, codes, out)
+    return out
 
 
 def cell_loglik(eta: np.ndarray, sigma: np.ndarray, design: Design, family: str) -> np.ndarray:
@@ -121,33 +180,39 @@ def cell_loglik(eta: np.ndarray, sigma: np.ndarray, design: Design, family: str)
 
 
 class _Blocks:
-    """Cell -> block -> participant aggregation of the marginal likelihood (NumPy side)."""
+    """Cell -> block -> participant aggregation of the marginal likelihood (NumPy side).
+
+    Blocks are participant x LLM pairs with a rater x LLM taste, and otherwise whole
+    participants: without a taste term any partition nested in participants gives the
+    same likelihood (:mod:`prism_stats.model.marginal`), and the coarsest is the cheapest.
+    """
 
     def __init__(self, design: Design, spec: ModelSpec) -> None:
         c = design.cells
         p = c["participant"].to_numpy()
         self.n_participants = len(design.coords["participant"])
-        block = c["pair"].to_numpy() if spec.rater_llm else np.arange(len(c))
-        n_blocks = int(block.max()) + 1
+        self.block = np.ascontiguousarray(c["pair"].to_numpy() if spec.rater_llm else p, dtype=np.int64)
+        n_blocks = int(self.block.max()) + 1
         self.block_participant = np.zeros(n_blocks, dtype=np.int64)
-        self.block_participant[block] = p
-        ones = np.ones(len(c))
-        self.to_block = sparse.csr_matrix((ones, (block, np.arange(len(c)))), shape=(n_blocks, len(c)))
+        self.block_participant[self.block] = p
         self.to_p = sparse.csr_matrix((np.ones(n_blocks), (self.block_participant, np.arange(n_blocks))),
                                       shape=(self.n_participants, n_blocks))
         self.n = c["n"].to_numpy().astype(float)
-        self.ybar = c["mean"].to_numpy()
-        self.ss = c["ss"].to_numpy()
-        self.N = self.to_block @ self.n
+        self.ybar = c["mean"].to_numpy(dtype=float)
+        self.ss = c["ss"].to_numpy(dtype=float)
+        self.N = np.bincount(self.block, weights=self.n, minlength=n_blocks)
 
     def participant_sum(self, x: np.ndarray) -> np.ndarray:  # (S, blocks) -> (S, participants)
         return (self.to_p @ x.T).T
 
-    def residual_sums(self, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per block: residual sum R and residual sum of squares Q for cell means *mu*."""
-        d = self.ybar[None, :] - mu
-        R = (self.to_block @ (self.n * d).T).T
-        Q = (self.to_block @ (self.ss + self.n * d**2).T).T
+    def residual_sums(self, params: xr.Dataset, design: Design, spec: ModelSpec,
+                      sel: slice) -> tuple[np.ndarray, np.ndarray]:
+        """Per block: residual sum R and residual sum of squares Q around the predictor
+        without the participant effect (one compiled pass over the cells)."""
+        table, codes = _term_table(params, _predictor_terms(params, design, spec, False), sel)
+        R = np.empty((table.shape[0], len(self.N)))
+        Q = np.empty_like(R)
+        _block_residuals(table, codes, self.n, self.ybar, self.ss, self.block, R, Q)
         return R, Q
 
     def terms(self, sums: tuple[np.ndarray, np.ndarray], s2: np.ndarray, omega2: np.ndarray,
@@ -182,9 +247,9 @@ def draw_participant_effects(params: xr.Dataset, design: Design, spec: ModelSpec
     out = np.empty((S, n_p))
     for start in range(0, S, chunk):
         sel = slice(start, min(start + chunk, S))
-        mu = linear_predictor(params, design, spec, sel, participant=False)
         s2 = _noise_variance(params, sel, n_p)
-        _, A, G = blocks.terms(blocks.residual_sums(mu), s2, omega[sel] ** 2, tau[sel] ** 2)
+        sums = blocks.residual_sums(params, design, spec, sel)
+        _, A, G = blocks.terms(sums, s2, omega[sel] ** 2, tau[sel] ** 2)
         precision = 1.0 / tau[sel, None] ** 2 + A
         out[sel] = G / precision + rng.standard_normal(precision.shape) / np.sqrt(precision)
     dims = [d for d in ("chain", "draw") if d in params.sizes]
@@ -222,9 +287,8 @@ def participant_loglik(params: xr.Dataset, design: Design, spec: ModelSpec,
         zeta = scalar_or_zero(params, "rater_scale_sd")
         for start in range(0, S, chunk):
             sel = slice(start, min(start + chunk, S))
-            mu = linear_predictor(params, design, spec, sel, participant=False)
-            s2 = np.broadcast_to(sigma[sel, None] ** 2, (mu.shape[0], n_p))
-            sums = blocks.residual_sums(mu)
+            sums = blocks.residual_sums(params, design, spec, sel)
+            s2 = np.broadcast_to(sigma[sel, None] ** 2, (sums[0].shape[0], n_p))
             if "rater_scale" not in params:
                 out[sel] = blocks.terms(sums, s2, omega[sel] ** 2, tau[sel] ** 2)[0]
                 continue

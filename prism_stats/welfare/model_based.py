@@ -169,11 +169,14 @@ def chosen_probabilities(eta: np.ndarray, sigma: np.ndarray, *, threads: int | N
 
 
 def _threads(threads: int | None) -> int:
-    """Threads to use: *threads*, else the CPUs this process may run on."""
+    """Threads to use: *threads*, else ``$NUMBA_NUM_THREADS`` (1 in the sweeps' workers),
+    else the CPUs this process may run on."""
     if threads is not None:
         if threads < 1:
             raise WelfareResultError(f"threads must be >= 1, got {threads}")
         return int(threads)
+    if os.environ.get("NUMBA_NUM_THREADS", "").isdigit():
+        return max(1, int(os.environ["NUMBA_NUM_THREADS"]))
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
