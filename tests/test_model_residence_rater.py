@@ -1,6 +1,6 @@
 """LLM x residence effects and rater terms enter the likelihood exactly.
 
-The spec options ``llm_country`` (nested in regions), ``llm_ctype``, ``rater_llm`` (rater x
+The spec options ``llm_residence`` (UK / US / rest, or every country nested in regions), ``llm_ctype``, ``rater_llm`` (rater x
 LLM taste integrated out) and ``rater_scale`` (heteroscedastic raters) are checked against
 a brute-force multivariate normal of the individual ratings, and the identification
 constraints of the new effects are checked at a random point.
@@ -25,7 +25,7 @@ def small():
 
 
 def _spec(**effects):
-    base = {"llm_country": True, "llm_ctype": True, "rater_llm": True, "rater_scale": True}
+    base = {"llm_residence": "region", "llm_ctype": True, "rater_llm": True, "rater_scale": True}
     base.update(effects)
     return load_spec("ratings").replace(**base)
 
@@ -71,6 +71,27 @@ def test_residence_and_ctype_effects_are_identified(small, pooling):
     ctype = np.asarray(values["llm_ctype"])
     np.testing.assert_allclose(ctype.mean(axis=0), 0, atol=1e-10)
     np.testing.assert_allclose(ctype.mean(axis=1), 0, atol=1e-10)
+
+
+def test_uk_us_rest_residence_effect(small):
+    """LLM x {GBR, USA, rest}: double-centred (rest is the weighted zero-sum's reference, so
+    GBR and USA keep explicit priors) and it enters the likelihood exactly."""
+    part, rat, _ = small
+    spec = _spec(llm_residence="uk_us_rest", rater_llm=False, rater_scale=False, llm_ctype=False)
+    design = build_design((part, rat), spec)
+    assert design.coords["residence"] == ["GBR", "USA", "rest"]
+    rest = design.participant_levels["residence"].to_numpy() == 2
+    countries = np.array(design.coords["country"])[design.participant_levels["country"].to_numpy()]
+    assert set(countries[rest]) == {"CAN", "ZAF"}
+    model = build_model(design, spec)
+    assert "llm_country" not in model.named_vars and "llm_region" not in model.named_vars
+    point, values = _point_values(model, 17)
+    x = np.asarray(values["llm_residence"])
+    np.testing.assert_allclose(x.mean(axis=0), 0, atol=1e-10)
+    np.testing.assert_allclose(x @ design.level_weights("residence"), 0, atol=1e-10)
+    params = _params(values, model, design)
+    expected, _ = _dense_loglik(design, rat, part, spec, values, params)
+    assert _loglik_terms(model, point) == pytest.approx(expected, rel=1e-10)
 
 
 @pytest.mark.parametrize("rater_llm,rater_scale", [(True, True), (True, False), (False, True)])

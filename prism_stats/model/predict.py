@@ -96,6 +96,8 @@ def linear_predictor(params: xr.Dataset, design: Design, spec: ModelSpec,
         eta += stacked(params, "llm_region")[sel][:, m, plev["region"].to_numpy()[p]]
     if "llm_country" in params:
         eta += stacked(params, "llm_country")[sel][:, m, plev["country"].to_numpy()[p]]
+    if "llm_residence" in params:
+        eta += stacked(params, "llm_residence")[sel][:, m, plev["residence"].to_numpy()[p]]
     if "llm_ctype" in params:
         eta += stacked(params, "llm_ctype")[sel][:, m, t]
     return eta
