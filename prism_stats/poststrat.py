@@ -6,7 +6,8 @@ participant effects, with the country's effect::
 
     eta_cm = intercept + llm_effect[m] + country_effect[k]
              + sum_f demographic_effect_f[c_f] + sum_f llm_f[m, c_f]
-             + llm_region[m, r(k)] + llm_country[m, k]      (LLM x residence, when fitted)
+             + llm_residence[m, k]  or  llm_region[m, r(k)] + llm_country[m, k]
+                                                               (LLM x residence, when fitted)
 
 so the UK and US cells get their own country's LLM preferences. Conversation types are
 averaged with equal weights (their effects, LLM x conversation type included, sum to zero
@@ -40,7 +41,7 @@ from scipy import special
 
 from . import census, vocab
 from ._io import atomic_path, now_iso, write_text_atomic
-from .model.design import HIGH, LOW, country_regions
+from .model.design import HIGH, LOW, MRP_COUNTRY_LEVELS, country_regions
 from .model.fit import Run
 from .model.predict import new_rater_sd, stacked
 from .model.spec import CENSUS_FACTORS, DEMOGRAPHIC_COLUMNS, ModelSpec
@@ -52,10 +53,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "country", "group", "llm", "mean", "sd", "q05", "q50", "q95", "p_best", "raw_mean", "rep_mean",
 )
 #: Country code of each post-stratification country, per country variable of a spec.
-COUNTRY_LEVEL: dict[str, dict[str, str]] = {
-    "reside_country": {"uk": "GBR", "us": "USA"},
-    "special_region": {"uk": "UK", "us": "US"},
-}
+COUNTRY_LEVEL = MRP_COUNTRY_LEVELS
 
 GroupSpec = Sequence[bool] | Sequence[str] | Callable[[pd.DataFrame], Sequence[bool]]
 
@@ -218,8 +216,11 @@ def _residence_llm(params: xr.Dataset, spec: ModelSpec, level: str,
     """
     S, n_llm = stacked(params, "llm_effect").shape
     out = np.zeros((S, n_llm))
+    if "llm_residence" in params:
+        out += _effect_at(params, "llm_residence", "residence", [level], "sigma_llm_country",
+                          spec.prior("sigma_llm_country"), rng, True)[:, :, 0]
     if "llm_region" in params:
-        region = country_regions([level], spec.country_nesting)[0]
+        region = country_regions([level], spec.llm_residence)[0]
         out += _effect_at(params, "llm_region", "region", [region], "sigma_llm_region",
                           spec.prior("sigma_llm_region"), rng, True)[:, :, 0]
     if "llm_country" in params:

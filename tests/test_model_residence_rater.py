@@ -1,6 +1,6 @@
 """LLM x residence effects and rater terms enter the likelihood exactly.
 
-The spec options ``llm_country`` (nested in regions), ``llm_ctype``, ``rater_llm`` (rater x
+The spec options ``llm_residence`` (UK / US / rest, or every country nested in regions), ``llm_ctype``, ``rater_llm`` (rater x
 LLM taste integrated out) and ``rater_scale`` (heteroscedastic raters) are checked against
 a brute-force multivariate normal of the individual ratings, and the identification
 constraints of the new effects are checked at a random point.
@@ -25,7 +25,7 @@ def small():
 
 
 def _spec(**effects):
-    base = {"llm_country": True, "llm_ctype": True, "rater_llm": True, "rater_scale": True}
+    base = {"llm_residence": "region", "llm_ctype": True, "rater_llm": True, "rater_scale": True}
     base.update(effects)
     return load_spec("ratings").replace(**base)
 
@@ -71,6 +71,27 @@ def test_residence_and_ctype_effects_are_identified(small, pooling):
     ctype = np.asarray(values["llm_ctype"])
     np.testing.assert_allclose(ctype.mean(axis=0), 0, atol=1e-10)
     np.testing.assert_allclose(ctype.mean(axis=1), 0, atol=1e-10)
+
+
+def test_uk_us_rest_residence_effect(small):
+    """LLM x {GBR, USA, rest}: double-centred (rest is the weighted zero-sum's reference, so
+    GBR and USA keep explicit priors) and it enters the likelihood exactly."""
+    part, rat, _ = small
+    spec = _spec(llm_residence="uk_us_rest", rater_llm=False, rater_scale=False, llm_ctype=False)
+    design = build_design((part, rat), spec)
+    assert design.coords["residence"] == ["GBR", "USA", "rest"]
+    rest = design.participant_levels["residence"].to_numpy() == 2
+    countries = np.array(design.coords["country"])[design.participant_levels["country"].to_numpy()]
+    assert set(countries[rest]) == {"CAN", "ZAF"}
+    model = build_model(design, spec)
+    assert "llm_country" not in model.named_vars and "llm_region" not in model.named_vars
+    point, values = _point_values(model, 17)
+    x = np.asarray(values["llm_residence"])
+    np.testing.assert_allclose(x.mean(axis=0), 0, atol=1e-10)
+    np.testing.assert_allclose(x @ design.level_weights("residence"), 0, atol=1e-10)
+    params = _params(values, model, design)
+    expected, _ = _dense_loglik(design, rat, part, spec, values, params)
+    assert _loglik_terms(model, point) == pytest.approx(expected, rel=1e-10)
 
 
 @pytest.mark.parametrize("rater_llm,rater_scale", [(True, True), (True, False), (False, True)])
@@ -138,3 +159,33 @@ def test_participant_redraws_match_the_conditional_posterior(small):
     mean = (inv @ (y[sel] - mu[cell[sel]])).sum() / precision
     assert draws[:, p].mean() == pytest.approx(mean, abs=4 / np.sqrt(precision * 400))
     assert draws[:, p].var() == pytest.approx(1 / precision, rel=0.2)
+
+
+@pytest.mark.parametrize("residence", ["uk_us_rest", "region"])
+def test_residence_terms_take_every_data_value_from_containers(small, residence):
+    """A compiled model is reused for another release of the same structure
+    (``with_data(**model_data(...))``): so every container of the graph is in
+    ``model_data``, and a model with another release's data swapped in has exactly the log
+    density of the model built on that release (residence codes and weights included)."""
+    import pymc as pm
+
+    from prism_stats.model.compiled import structure_key
+    from prism_stats.model.rating import model_data
+
+    spec = _spec(llm_residence=residence, rater_llm=False, rater_scale=False)
+    part, rat, _ = small
+    design = build_design((part, rat), spec)
+    model = build_model(design, spec)
+    assert {v.name for v in model.data_vars} == set(model_data(design, spec))
+    # another release of the same structure: the participants' residences permuted
+    perm = np.random.default_rng(5).permutation(len(part))
+    other_part = part.copy()
+    other_part["reside_country"] = part["reside_country"].to_numpy()[perm]
+    other = build_design((other_part, rat), spec)
+    assert structure_key(other, spec) == structure_key(design, spec)
+    assert not np.array_equal(other.cell_codes("country"), design.cell_codes("country"))
+    point, _ = _point_values(model, 3)
+    with model:
+        pm.set_data(model_data(other, spec))
+    rebuilt = build_model(other, spec)
+    assert model.compile_logp()(point) == pytest.approx(rebuilt.compile_logp()(point), rel=1e-12)

@@ -72,7 +72,7 @@ class Design:
     @property
     def factors(self) -> list[str]:
         """Demographic factors in the design (in spec order)."""
-        return [c for c in self.participant_levels.columns if c not in ("country", "region")]
+        return [c for c in self.participant_levels.columns if c not in ("country", "region", "residence")]
 
     def level_weights(self, factor: str) -> np.ndarray:
         """Share of the design's ratings at each level of a participant-level *factor*."""
@@ -173,6 +173,14 @@ _VOCABULARIES: Mapping[str, tuple[str, ...]] = {
 }
 
 
+#: The level of the countries other than the post-stratification ones under "uk_us_rest".
+REST_OF_WORLD = "rest"
+#: Country level of each post-stratification country, per country variable of a spec.
+MRP_COUNTRY_LEVELS: dict[str, dict[str, str]] = {
+    "reside_country": {"uk": "GBR", "us": "USA"},
+    "special_region": {"uk": "UK", "us": "US"},
+}
+
 _NESTING_VOCABULARIES: Mapping[str, tuple[str, ...]] = {
     "region": vocab.REGIONS,
     "subregion": vocab.SUBREGIONS,
@@ -245,9 +253,15 @@ def build_design(data: Any, spec: ModelSpec, *, collapse: bool = True) -> Design
     plev: dict[str, np.ndarray] = {}
     codes, levels = _levels(people[spec.country], _VOCABULARIES.get(spec.country), spec.country)
     plev["country"], coords["country"] = codes, levels
-    if spec.llm_country and spec.country_nesting != "none":
-        region_of = country_regions(levels, spec.country_nesting)
-        region_levels = [r for r in _NESTING_VOCABULARIES[spec.country_nesting]
+    if spec.llm_residence == "uk_us_rest":
+        mrp = {v for d in MRP_COUNTRY_LEVELS.values() for v in d.values()}
+        group = [levels[c] if levels[c] in mrp else REST_OF_WORLD for c in codes]
+        res_levels = [v for v in (*sorted(mrp), REST_OF_WORLD) if v in set(group)]
+        plev["residence"] = np.array([res_levels.index(g) for g in group], dtype=np.int64)
+        coords["residence"] = res_levels
+    if spec.llm_residence in ("region", "subregion"):
+        region_of = country_regions(levels, spec.llm_residence)
+        region_levels = [r for r in _NESTING_VOCABULARIES[spec.llm_residence]
                          if r in set(region_of.values())]
         plev["region"] = np.array([region_levels.index(region_of[c]) for c in codes], dtype=np.int64)
         coords["region"] = region_levels

@@ -94,6 +94,8 @@ def _predictor_terms(params: xr.Dataset, design: Design, spec: ModelSpec,
         pairs.append(("llm_region", plev["region"].to_numpy()[p]))
     if "llm_country" in params:
         pairs.append(("llm_country", plev["country"].to_numpy()[p]))
+    if "llm_residence" in params:
+        pairs.append(("llm_residence", plev["residence"].to_numpy()[p]))
     if "llm_ctype" in params:
         pairs.append(("llm_ctype", t))
     for name, level in pairs:

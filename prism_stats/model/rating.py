@@ -6,7 +6,8 @@ group g; the participant's country k in region r and demographic levels a_f)::
     eta_i = intercept + participant_effect[p] + llm_effect[m] + country_effect[k]
             + ctype_effect[t] + turn_effect * g
             + sum_f demographic_effect_f[a_f] + sum_f llm_f[m, a_f]
-            + llm_region[m, r] + llm_country[m, k] + llm_ctype[m, t]     (when the spec has them)
+            + llm_residence[m, h(k)]  or  llm_region[m, r] + llm_country[m, k]
+            + llm_ctype[m, t]                                          (when the spec has them)
 
 and, for the Gaussian family with marginalized participants, a rating is
 ``eta_i + v_pm + e_i`` with an optional rater x LLM taste ``v_pm ~ N(0, sigma_rater_llm)``
@@ -73,7 +74,9 @@ def effect_names(design: Design, spec: ModelSpec) -> dict[str, tuple[str, ...]]:
     for f in spec.llm_interactions:
         if len(design.coords[f]) > 1:
             out[f"llm_{f}"] = ("llm", f)
-    if spec.llm_country and len(design.coords["country"]) > 1:
+    if spec.llm_residence == "uk_us_rest" and len(design.coords["residence"]) > 1:
+        out["llm_residence"] = ("llm", "residence")
+    elif spec.llm_residence != "none" and len(design.coords["country"]) > 1:
         if "region" in design.coords and len(design.coords["region"]) > 1:
             out["llm_region"] = ("llm", "region")
         out["llm_country"] = ("llm", "country")
@@ -116,6 +119,9 @@ def model_data(design: Design, spec: ModelSpec) -> dict[str, np.ndarray]:
         out[embedding_name(f)] = weighted_zero_sum_basis(design.level_weights(f))[1]
     for f in dict.fromkeys(scaled):
         out[weights_name(f)] = design.level_weights(f)
+    if "llm_residence" in effects:
+        out["residence_idx"] = design.cell_codes("residence")
+        out[embedding_name("residence")] = weighted_zero_sum_basis(design.level_weights("residence"))[1]
     if "ctype_effect" in effects or "llm_ctype" in effects:
         out["ctype_idx"] = cells["conversation_type"].to_numpy()
     if spec.turns == "all" and cells["later"].any():
@@ -272,6 +278,13 @@ def _llm_residence(design: Design, spec: ModelSpec, effects: dict, m_idx, contai
     prior-dominated.
     """
     out = 0.0
+    if "llm_residence" in effects:
+        # three data-rich levels (GBR, USA and the rest, which is the reference of the
+        # weighted zero-sum): centred; the scale is learnt from the UK and US deviations
+        s = scale("sigma_llm_country", spec, "llm_country", "sigma_llm_country")
+        g = effect("llm_residence", s, ("llm", "residence"), True, zerosum_axes=2,
+                   weights=design.level_weights("residence"))
+        out = out + g[m_idx, container("residence_idx")]
     if "llm_region" in effects:
         s = scale("sigma_llm_region", spec, "llm_country", "sigma_llm_region")
         g = scaled_interaction("llm_region", s, None, "region", design.level_weights("region"))

@@ -43,9 +43,10 @@ DEMOGRAPHIC_COLUMNS: dict[str, str] = {
 CENSUS_FACTORS: tuple[str, ...] = ("age", "gender", "ethnicity")
 #: Country-level grouping variables a spec may use (tidy ``participants`` columns).
 COUNTRY_COLUMNS: tuple[str, ...] = ("reside_country", "special_region")
-#: How LLM x country effects nest countries in regions: "region" (UN M49 region of the
-#: residence country), "subregion" (UN M49 subregion) or "none" (countries pooled directly).
-COUNTRY_NESTINGS: tuple[str, ...] = ("region", "subregion", "none")
+#: LLM x residence effects: "none"; "uk_us_rest" (the two post-stratification countries and
+#: the rest of the world); "country" (every residence country, partially pooled); "region" /
+#: "subregion" (countries within UN M49 regions / subregions, both levels pooled).
+LLM_RESIDENCE: tuple[str, ...] = ("none", "uk_us_rest", "country", "region", "subregion")
 
 FAMILIES: tuple[str, ...] = ("gaussian", "censored")
 #: "mixed" (country, demographic, interaction): levels holding >= 5% of the ratings centred,
@@ -150,15 +151,16 @@ class ModelSpec:
         Demographic factors with LLM-specific (varying) effects.
     conversation_type : bool
         Whether a conversation-type effect is included.
-    llm_country : bool
-        LLM x country effects: raters of each country (``country``) may rank the LLMs
-        differently. Partially pooled (``pooling.llm_country``: one scale, or
-        ``"per_country"`` multipliers so that a country whose raters differ a lot, learnt
-        from its own data, is not shrunk toward the many that differ little).
-    country_nesting : {"region", "subregion", "none"}
-        Whether ``llm_country`` adds an LLM x region level (UN M49 region or subregion of
-        the residence country; ``reside_country`` only), so small countries borrow from
-        their region.
+    llm_residence : {"none", "uk_us_rest", "country", "region", "subregion"}
+        LLM x residence effects: raters of different countries may rank the LLMs
+        differently. ``"uk_us_rest"``: one LLM x {UK, US, rest of the world} matrix
+        (``llm_residence``), every level data-rich; ``"country"``: LLM x every residence
+        country (``llm_country``), partially pooled (``pooling.llm_country``: one scale,
+        or ``"per_country"`` multipliers so that a country whose raters differ a lot,
+        learnt from its own data, is not shrunk toward the many that differ little);
+        ``"region"`` / ``"subregion"``: as ``"country"`` plus an LLM x UN M49 region
+        level (``llm_region``), so small countries borrow from their region. The UK and
+        US cells of MRP get their own country's preferences in every variant.
     llm_ctype : bool
         LLM x conversation-type effects.
     rater_llm : bool
@@ -189,8 +191,7 @@ class ModelSpec:
     demographics: tuple[str, ...] = ("age", "gender", "ethnicity")
     llm_interactions: tuple[str, ...] = ("age", "gender", "ethnicity")
     conversation_type: bool = True
-    llm_country: bool = False
-    country_nesting: str = "region"
+    llm_residence: str = "none"
     llm_ctype: bool = False
     rater_llm: bool = False
     rater_scale: bool = False
@@ -231,6 +232,9 @@ class ModelSpec:
                 fail(f"effects.pooling.{key}: only the LLM x demographic interactions can be 'per_llm'")
             if value == "per_country" and key != "llm_country":
                 fail(f"effects.pooling.{key}: only llm_country can be 'per_country'")
+            if value == "per_country" and self.llm_residence == "uk_us_rest":
+                fail("effects.pooling.llm_country = 'per_country' needs llm_residence = 'country', "
+                     "'region' or 'subregion'")
         for key in self.priors:
             if key not in DEFAULT_PRIORS:
                 fail(f"priors: unknown key {key!r} (known: {sorted(DEFAULT_PRIORS)})")
@@ -247,11 +251,11 @@ class ModelSpec:
             if value == "mixed" and key not in ("country", "demographic", "interaction"):
                 fail(f"parameterisation.{key}: only country, demographic and interaction effects "
                      "can be 'mixed'")
-        if self.country_nesting not in COUNTRY_NESTINGS:
-            fail(f"effects.country_nesting must be one of {COUNTRY_NESTINGS}, got {self.country_nesting!r}")
-        if self.llm_country and self.country_nesting != "none" and self.country != "reside_country":
-            fail("effects.country_nesting: countries can be nested in regions only when "
-                 "effects.country = 'reside_country' (set country_nesting = 'none')")
+        if self.llm_residence not in LLM_RESIDENCE:
+            fail(f"effects.llm_residence must be one of {LLM_RESIDENCE}, got {self.llm_residence!r}")
+        if self.llm_residence in ("region", "subregion") and self.country != "reside_country":
+            fail("effects.llm_residence: countries can be nested in regions only when "
+                 "effects.country = 'reside_country'")
         if (self.rater_llm or self.rater_scale) and (
                 self.family != "gaussian" or self.param("participant") != "marginalized"):
             fail("effects.rater_llm / rater_scale need the gaussian family with marginalized "
@@ -287,8 +291,7 @@ class ModelSpec:
                 "demographics": list(self.demographics),
                 "llm_interactions": list(self.llm_interactions),
                 "conversation_type": self.conversation_type,
-                "llm_country": self.llm_country,
-                "country_nesting": self.country_nesting,
+                "llm_residence": self.llm_residence,
                 "llm_ctype": self.llm_ctype,
                 "rater_llm": self.rater_llm,
                 "rater_scale": self.rater_scale,
@@ -318,8 +321,7 @@ class ModelSpec:
             "demographics": self.demographics,
             "llm_interactions": self.llm_interactions,
             "conversation_type": self.conversation_type,
-            "llm_country": self.llm_country,
-            "country_nesting": self.country_nesting,
+            "llm_residence": self.llm_residence,
             "llm_ctype": self.llm_ctype,
             "rater_llm": self.rater_llm,
             "rater_scale": self.rater_scale,
@@ -364,7 +366,7 @@ class ModelSpec:
         data = section("data", {"turns", "subset"})
         lik = section("likelihood", {"family"})
         eff = section("effects", {"country", "demographics", "llm_interactions",
-                                  "conversation_type", "llm_country", "country_nesting",
+                                  "conversation_type", "llm_residence",
                                   "llm_ctype", "rater_llm", "rater_scale", "pooling"})
         return cls(
             name=str(d["name"]),
@@ -376,8 +378,7 @@ class ModelSpec:
             demographics=tuple(eff.get("demographics", ("age", "gender", "ethnicity"))),
             llm_interactions=tuple(eff.get("llm_interactions", ("age", "gender", "ethnicity"))),
             conversation_type=bool(eff.get("conversation_type", True)),
-            llm_country=bool(eff.get("llm_country", False)),
-            country_nesting=str(eff.get("country_nesting", "region")),
+            llm_residence=str(eff.get("llm_residence", "none")),
             llm_ctype=bool(eff.get("llm_ctype", False)),
             rater_llm=bool(eff.get("rater_llm", False)),
             rater_scale=bool(eff.get("rater_scale", False)),
