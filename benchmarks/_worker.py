@@ -300,7 +300,7 @@ def task_fit_reuse(cfg: dict[str, Any]) -> dict[str, Any]:
     import xarray as xr
 
     from prism_stats.model import build_design, build_model
-    from prism_stats.model.rating import draw_participant_effects, simulate_cells
+    from prism_stats.model.predict import draw_participant_effects, simulate_cells
     from prism_stats.sweeps.sbc_replicate import data_updates, replicate_design
 
     data = load_tables(cfg["data"])
@@ -407,8 +407,87 @@ def task_postprocess(cfg: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _tidy_release(n: int, seed: int):
+    """Tidy tables of *n* participants in the release's shape, made directly (no JSON):
+    38 residence countries, census demographics, ~5 conversations of 2-4 opening LLMs each.
+    Enough to time the post-processing at sizes whose release would not fit in memory."""
+    import numpy as np
+    import pandas as pd
+
+    from prism_stats import vocab
+
+    rng = np.random.default_rng(seed)
+    countries = list(vocab.COUNTRY_CODES[:38])
+    share = np.r_[0.25, 0.25, np.full(36, 0.5 / 36)]
+    people = pd.DataFrame({
+        "participant": [f"p{i}" for i in range(n)],
+        "reside_country": rng.choice(countries, n, p=share),
+        "age": rng.choice(vocab.AGE_BANDS[:6], n),
+        "gender": rng.choice(["Male", "Female"], n),
+        "ethnicity": rng.choice(vocab.CENSUS_ETHNICITIES, n),
+        "special_region": "UK",
+    })
+    rows = []
+    llms = np.array(vocab.LLM_SHORT_NAMES)
+    for i in range(n):
+        for conv in range(rng.integers(3, 8)):
+            shown = rng.choice(len(llms), rng.choice([2, 3, 4], p=[0.05, 0.2, 0.75]), replace=False)
+            ctype = vocab.CONVERSATION_TYPES[rng.integers(3)]
+            for m in shown:
+                rows.append((f"p{i}", llms[m], ctype))
+    ratings = pd.DataFrame(rows, columns=["participant", "llm", "conversation_type"])
+    ratings["turn"] = 0
+    ratings["balanced"] = True
+    ratings["score"] = np.clip(np.round(rng.normal(60, 25, len(ratings))), 1, 100)
+    return people, ratings
+
+
+def _fake_posterior(design, spec, samples: int, seed: int):
+    """Draws of every variable of the spec's model on *design* (random values: the cost of
+    the post-processing does not depend on them)."""
+    import numpy as np
+    import xarray as xr
+
+    from prism_stats.model.rating import effect_names
+
+    rng = np.random.default_rng(seed)
+    coords = {"chain": [0], "draw": np.arange(samples), **design.coords}
+    ds = xr.Dataset(coords=coords)
+    for name, scale in (("intercept", 1.0), ("sigma", 1.0), ("sigma_participant", 1.0)):
+        ds[name] = (("chain", "draw"), (60.0 if name == "intercept" else 15.0) + scale * rng.random((1, samples)))
+    for name, dims in effect_names(design, spec).items():
+        if name == "participant_effect":
+            continue
+        shape = [len(design.coords[d]) for d in dims]
+        ds[name] = (("chain", "draw", *dims), rng.normal(0, 2, (1, samples, *shape)))
+    return ds
+
+
+def task_predict_post(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Participant redraws and per-participant log-likelihood of a fit's draws, timed."""
+    import numpy as np
+
+    from prism_stats.model import build_design
+    from prism_stats.model.predict import draw_participant_effects, participant_loglik
+
+    spec = _spec(cfg)
+    t = time.perf_counter()
+    design = build_design(_tidy_release(int(cfg["participants"]), int(cfg.get("seed", 1))), spec)
+    post = _fake_posterior(design, spec, int(cfg["draws"]), 2)
+    out: dict[str, Any] = {"setup_s": time.perf_counter() - t, "n_cells": design.n_cells,
+                           "n_participants": len(design.coords["participant"]), "draws": int(cfg["draws"])}
+    t = time.perf_counter()
+    post["participant_effect"] = draw_participant_effects(post, design, spec, np.random.default_rng(3))
+    out["participant_draws_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    participant_loglik(post, design, spec)
+    out["loglik_s"] = time.perf_counter() - t
+    out["post_s"] = out["participant_draws_s"] + out["loglik_s"]
+    return out
+
+
 TASKS = {"prepare": task_prepare, "fit": task_fit, "fit_reuse": task_fit_reuse,
-         "postprocess": task_postprocess}
+         "postprocess": task_postprocess, "predict_post": task_predict_post}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,16 +13,26 @@ of ``--participants`` (default 1,500) and saves the run under the benchmark cach
 
 and prints the seconds, the sum MRP + grid against the 60 s target, and peak RSS.
 
+``--predict-only`` instead times the post-processing of a fit at ``--participants``
+(default there: 15,000) without fitting: the participant redraws and the per-participant
+log-likelihood (:mod:`prism_stats.model.predict`) of ``--draws`` posterior draws (default
+4,000 = 2 chains x 2,000) of the main spec, on tidy tables of that size made directly
+(38 countries, ~20 opening ratings per participant) and random parameter values.
+``--code DIR`` runs the workers on another checkout of the package (e.g. the code before
+a change, exported with ``git archive``), for before/after timings on one machine.
+
 Usage::
 
     ./dev.sh bench postprocess
     ./dev.sh bench postprocess --run /tmp/prism-bench/runs/ratings_n1500
+    ./dev.sh bench postprocess --predict-only [--participants 15000] [--draws 4000]
     ./dev.sh bench postprocess --dry-run
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -45,10 +55,15 @@ TARGET_S = 60.0
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="postprocess", description=__doc__.split("\n\n")[0])
-    p.add_argument("--participants", type=int, default=1500)
+    p.add_argument("--participants", type=int, default=None,
+                   help="release size (default 1,500; 15,000 with --predict-only)")
+    p.add_argument("--predict-only", action="store_true",
+                   help="time the participant redraws and log-likelihood only (no fit)")
+    p.add_argument("--code", help="another checkout of prism_stats for the workers (before/after)")
     p.add_argument("--run", help="an existing run folder of the main spec on that data (skip the fit)")
     p.add_argument("--replicates", type=int, default=1000)
-    p.add_argument("--draws", type=int, default=1000, help="posterior draws used by the welfare grid")
+    p.add_argument("--draws", type=int, default=None,
+                   help="posterior draws used by the welfare grid (default 1,000; 4,000 with --predict-only)")
     p.add_argument("--fit-draws", type=int, default=1000)
     p.add_argument("--fit-tune", type=int, default=1000)
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
@@ -58,10 +73,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def predict_only(args: argparse.Namespace, info: dict, env: dict) -> int:
+    """Participant redraws + per-participant log-likelihood at a size, without a fit."""
+    print(f"# post-processing of {args.draws} draws at {args.participants} participants (predict.py)")
+    if args.dry_run:
+        print(f"would time the participant redraws and log-likelihood at {args.participants} participants")
+        return 0
+    r = run_worker("predict_post", {"participants": args.participants, "draws": args.draws},
+                   env=env, timeout=args.timeout)
+    print_table([{"step": f"participant redraws ({r['n_participants']} participants, {r['n_cells']} cells)",
+                  "seconds": r["participant_draws_s"]},
+                 {"step": "per-participant log-likelihood", "seconds": r["loglik_s"]},
+                 {"step": "post-processing total", "seconds": r["post_s"]}],
+                [("step", "step", ""), ("seconds", "seconds", ".2f")])
+    print(f"peak RSS {r['peak_rss_mb']:.0f} MB; load {r['load1_before']} -> {r['load1_after']}")
+    write_json(args.json, {"machine": info, "args": vars(args), "predict": r})
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     info = machine()
     print_machine(info)
+    env = {"PYTHONPATH": os.pathsep.join([args.code, os.environ.get("PYTHONPATH", "")])} if args.code else {}
+    if args.predict_only:
+        args.participants = args.participants or 15000
+        args.draws = args.draws or 4000
+        return predict_only(args, info, env)
+    args.participants = args.participants or 1500
+    args.draws = args.draws or 1000
     run_folder = args.run or str(cache_dir() / "runs" /
                                  f"ratings_n{args.participants}_s{args.seed}_d{args.fit_draws}")
     print(f"# MRP (uk, us) + welfare grid: 2 countries x 7 schemes x 4 targets x "
@@ -82,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"## post-processing (load {load1()})", flush=True)
     r = run_worker("postprocess", {"data": data["path"], "run": run_folder,
                                    "replicates": args.replicates, "draws": args.draws},
-                   timeout=args.timeout)
+                   env=env, timeout=args.timeout)
     rows = []
     for c, v in r["mrp"].items():
         rows.append({"step": f"MRP {c} ({v['cells']} cells, {v['groups']} groups, "

@@ -21,12 +21,20 @@ With several ``--seeds`` (one synthetic release each; the truth differs between 
 ends with the figures pooled over seeds: one release is one draw of the sampling variation,
 and a single release can understate a planted effect by chance.
 
-Usage: ``./dev.sh bench recovery [--participants 1500] [--seeds 20240422 7 ...] [--skewed] [--json FILE]``.
+With ``--scenarios`` each release is drawn with departures from the model
+(:data:`prism_stats.synth.SCENARIOS`: LLM x country preferences, rater scale use, piles and
+heaping, a non-additive LLM x age x gender pattern, skewed rater pools, or all of them),
+so the figures show whether the estimates hold when the world is not built like the model;
+the pooled tables are then per scenario, with the convergence gate of every release.
+
+Usage: ``./dev.sh bench recovery [--participants 1500] [--seeds 1 2 ...] [--scenarios model country all ...]
+[--cache DIR] [--csv FILE] [--figure FILE] [--skewed] [--json FILE]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -68,10 +76,10 @@ def country_estimates(run, data, truth_means: pd.DataFrame, country: str) -> pd.
 
 
 def recover(participants: int, seed: int, spec: str, replicates: int, keep: float | None = None,
-            sampling: dict | None = None) -> dict:
-    """Synthesize one release, fit *spec*, and compare every estimate with the truth
-    (with *keep*, also the skewed-sample experiment of :func:`skewed_sample`). *sampling*
-    overrides the spec's draws / tune (smoke tests only)."""
+            sampling: dict | None = None, scenario: str = "model") -> dict:
+    """Synthesize one release (with the departures of *scenario*), fit *spec*, and compare
+    every estimate with the truth (with *keep*, also the skewed-sample experiment of
+    :func:`skewed_sample`). *sampling* overrides the spec's draws / tune (smoke tests only)."""
     from prism_stats.data import load_prism
     from prism_stats.model import diagnose, fit
     from prism_stats.model.crosscheck import mixedlm_crosscheck
@@ -79,22 +87,23 @@ def recover(participants: int, seed: int, spec: str, replicates: int, keep: floa
     from prism_stats.welfare import expected_gaps, model_welfare, true_welfare
 
     work = Path(tempfile.mkdtemp(prefix="prism-recovery-"))
-    synthesize(work, participants=participants, seed=seed)
+    synthesize(work, participants=participants, seed=seed, departures=scenario)
     data = load_prism(work)
     truth_means = pd.read_csv(work / "truth" / "population_means.csv")
     truth_params = xr.open_dataset(work / "truth" / "params.nc").load()
+    load_before = load1()
     t0 = time.perf_counter()
     run = fit(data, spec, progress=False, out=work / "run", **(sampling or {}))
     fit_s = time.perf_counter() - t0
     diag = diagnose(run)
-    print(f"\n## data seed {seed}: fit {spec}: {fit_s:.1f} s (load {load1()}); "
-          f"{diag.failures() or 'gate passed'}")
+    print(f"\n## scenario {scenario}, data seed {seed}: fit {spec}: {fit_s:.1f} s "
+          f"(load {load_before} -> {load1()}); {diag.failures() or 'gate passed'}")
 
     mrp_rows, gap_rows, optimum_rows = [], [], []
     for country in ("uk", "us"):
         s = country_estimates(run, data, truth_means, country)
         for group, g in s.groupby("group", sort=False):
-            row = {"seed": seed, "country": country, "group": group,
+            row = {"scenario": scenario, "seed": seed, "country": country, "group": group,
                    "coverage90": float(((g.q05 <= g.mean_true) & (g.mean_true <= g.q95)).mean()),
                    "rmse_mrp": rmse(g["mean"] - g.mean_true), "rmse_raw": rmse(g.raw_mean - g.mean_true),
                    "rmse_rep": rmse(g.rep_mean - g.mean_true)}
@@ -103,7 +112,7 @@ def recover(participants: int, seed: int, spec: str, replicates: int, keep: floa
             mrp_rows.append(row)
             ranked = g.sort_values("mean_true", ascending=False)
             best_true = ranked["llm"].iloc[0]
-            optimum_rows.append({"seed": seed, "country": country, "group": group, "true_best": best_true,
+            optimum_rows.append({"scenario": scenario, "seed": seed, "country": country, "group": group, "true_best": best_true,
                                  "true_margin": float(ranked.mean_true.iloc[0] - ranked.mean_true.iloc[1]),
                                  "mrp_best": g.loc[g["mean"].idxmax(), "llm"],
                                  "p_best_of_true_best": float(g.loc[g.llm == best_true, "p_best"].iloc[0])})
@@ -114,27 +123,36 @@ def recover(participants: int, seed: int, spec: str, replicates: int, keep: floa
         g["covered"] = (g.gap_q05 <= g.gap_mean_true) & (g.gap_mean_true <= g.gap_q95)
         g["same_sign"] = np.sign(g.gap_mean) == np.sign(g.gap_mean_true)
         g.insert(0, "seed", seed)
+        g.insert(0, "scenario", scenario)
         gap_rows.append(g)
 
     mrp = pd.DataFrame(mrp_rows)
     optima = pd.DataFrame(optimum_rows)
     gaps = pd.concat(gap_rows, ignore_index=True)
-    cross = mixedlm_crosscheck(run, data)
+    try:
+        correlation = float(mixedlm_crosscheck(run, data).attrs["correlation"])
+    except np.linalg.LinAlgError as exc:  # REML can fail on a release (singular Hessian): keep the fit
+        print(f"\nMixedLM cross-check failed on this release ({exc}); correlation not computed")
+        correlation = float("nan")
     print("\nMRP against the true census-population means (opening turn; 21 LLMs per row)")
-    print(mrp.drop(columns="seed").round(3).to_string(index=False))
+    print(mrp.drop(columns=["scenario", "seed"]).round(3).to_string(index=False))
     print("\nGroup-optimal LLMs (true optimum and its margin over the runner-up vs the MRP "
           "posterior-mean optimum)")
-    print(optima.drop(columns="seed").round(3).to_string(index=False))
+    print(optima.drop(columns=["scenario", "seed"]).round(3).to_string(index=False))
     print(f"  match: {int((optima.true_best == optima.mrp_best).sum())} of {len(optima)}")
-    print(f"\nLLM effects, Bayesian vs MixedLM (REML): correlation {cross.attrs['correlation']:.4f}")
+    print(f"\nLLM effects, Bayesian vs MixedLM (REML): correlation {correlation:.4f}")
     print("\nExpected exclusion gaps (mean rule, juries of 100): model 90% interval vs the generator's truth")
     print(gaps[["country", "target", "pool", "gap_mean", "gap_q05", "gap_q95", "gap_mean_true",
                 "covered", "same_sign"]].round(3).to_string(index=False))
     print(f"  covered: {int(gaps.covered.sum())} of {len(gaps)}; same sign: {int(gaps.same_sign.sum())} of {len(gaps)}")
     skew = skewed_sample(data, truth_means, spec, seed, keep, work, sampling) if keep is not None else None
     shutil.rmtree(work, ignore_errors=True)
-    return {"seed": seed, "fit_s": fit_s, "skewed": skew, "diagnostics": diag.to_dict() | {"per_variable": None},
-            "mrp": mrp, "optima": optima, "gaps": gaps, "mixedlm_correlation": cross.attrs["correlation"]}
+    d = diag.to_dict()
+    return {"scenario": scenario, "seed": seed, "spec": str(spec), "fit_s": fit_s,
+            "timings": run.meta["timings"], "load_before": load_before, "load_after": load1(),
+            "gate_passed": not diag.failures(), "gate_failures": diag.failures(),
+            "skewed": skew, "diagnostics": {k: v for k, v in d.items() if k != "per_variable"},
+            "mrp": mrp, "optima": optima, "gaps": gaps, "mixedlm_correlation": correlation}
 
 
 def skewed_sample(data, truth_means: pd.DataFrame, spec: str, seed: int, keep: float, work: Path,
@@ -220,16 +238,22 @@ def aggregate(results: list[dict]) -> dict[str, pd.DataFrame]:
     mrp = pd.concat([r["mrp"] for r in results], ignore_index=True)
     optima = pd.concat([r["optima"] for r in results], ignore_index=True)
     gaps = pd.concat([r["gaps"] for r in results], ignore_index=True)
-    by_group = mrp.groupby(["country", "group"], sort=False)[
+    by_group = mrp.groupby(["scenario", "country", "group"], sort=False)[
         ["coverage90", "rmse_mrp", "rmse_raw", "rmse_rep", "rmse_raked"]].mean().reset_index()
+    by_group["mrp_below_raw"] = by_group["rmse_mrp"] < by_group["rmse_raw"]
+    by_group["releases"] = mrp.groupby(["scenario", "country", "group"], sort=False).size().to_numpy()
     optima["match"] = optima.true_best == optima.mrp_best
-    optimum = optima.groupby("group", sort=False).agg(
+    optimum = optima.groupby(["scenario", "group"], sort=False).agg(
         match=("match", "mean"), p_best_of_true_best=("p_best_of_true_best", "mean"),
         true_margin=("true_margin", "mean")).reset_index()
-    gap = gaps.groupby(["target", "pool"], sort=False).agg(
+    gap = gaps.groupby(["scenario", "target", "pool"], sort=False).agg(
         covered=("covered", "mean"), same_sign=("same_sign", "mean"), gap_mean=("gap_mean", "mean"),
         gap_mean_true=("gap_mean_true", "mean")).reset_index()
-    out = {"mrp": by_group, "optima": optimum, "gaps": gap}
+    gate = pd.DataFrame([{"scenario": r["scenario"], "seed": r["seed"], "passed": r["gate_passed"],
+                          "fit_s": r["fit_s"], "compile_s": (r.get("timings") or {}).get("compile_s"),
+                          "load": r.get("load_before"), "failures": "; ".join(r["gate_failures"])}
+                         for r in results])
+    out = {"mrp": by_group, "optima": optimum, "gaps": gap, "gate": gate}
     if all(r["skewed"] is not None for r in results):
         skewed = pd.concat([r["skewed"] for r in results], ignore_index=True)
         out["skewed"] = movement(skewed)
@@ -242,10 +266,60 @@ POOLED_TITLES: dict[str, str] = {
     "mrp": "MRP: mean coverage of the 90% intervals and mean RMSE over LLMs",
     "optima": "Group optima: share matched, mean P(best) of the true optimum, mean true margin",
     "gaps": "Exclusion gaps: share of releases covered / of the same sign, mean gaps",
+    "gate": "Convergence gate of every release (R-hat <= 1.01, bulk and tail ESS >= 400, no divergences)",
     "skewed": "Skewed samples: RMSE against the truth pooled over releases, share of the raw error removed",
     "skewed_bias_variance": "Skewed samples: mean squared bias and mean variance of the errors over releases",
     "skewed_planted_errors": "Skewed samples: mean signed error of the planted LLMs",
 }
+
+
+def _frames(d: dict) -> dict:
+    """A release result with its tables back as DataFrames (after a JSON round trip)."""
+    return {k: (pd.DataFrame(v) if k in ("mrp", "optima", "gaps", "skewed") and v is not None else v)
+            for k, v in d.items()}
+
+
+def cached_recover(args, scenario: str, seed: int, sampling: dict) -> dict:
+    """:func:`recover`, reusing the result file of a finished release in ``--cache``."""
+    path = None
+    if args.cache:
+        tag = Path(args.spec).stem
+        path = Path(args.cache) / f"{tag}_{scenario}_{seed}_n{args.participants}.json"
+        if path.exists():
+            print(f"\n## scenario {scenario}, data seed {seed}: reused {path}")
+            return _frames(json.loads(path.read_text()))
+    result = recover(args.participants, seed, args.spec, args.replicates,
+                     args.keep if args.skewed else None, sampling, scenario)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({k: (v.to_dict(orient="records") if isinstance(v, pd.DataFrame) else v)
+                                    for k, v in result.items()}, default=str))
+    return result
+
+
+def draw_recovery(table: pd.DataFrame, path: str) -> None:
+    """Coverage of the 90% intervals and RMSE(MRP) / RMSE(raw) per scenario, country and group."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # a script: no display
+    import matplotlib.pyplot as plt
+
+    scenarios = list(dict.fromkeys(table["scenario"]))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(table) / 2 + 1.5), sharey=True,
+                             layout="constrained")
+    labels = [f"{r.scenario} · {r.country.upper()} · {r.group}" for r in table.itertuples()]
+    y = np.arange(len(table))[::-1]
+    colours = plt.get_cmap("tab10")
+    col = [colours(scenarios.index(s) % 10) for s in table["scenario"]]
+    axes[0].scatter(table["coverage90"], y, c=col, s=18)
+    axes[0].axvline(0.9, color="grey", lw=0.8)
+    axes[0].axvline(0.85, color="grey", lw=0.8, ls="--")
+    axes[0].set_xlabel("coverage of the 90% intervals (21 LLMs, mean over releases)")
+    axes[1].scatter(table["rmse_mrp"] / table["rmse_raw"], y, c=col, s=18)
+    axes[1].axvline(1.0, color="grey", lw=0.8, ls="--")
+    axes[1].set_xlabel("RMSE of MRP / RMSE of the raw residents' means")
+    axes[0].set_yticks(y, labels, fontsize=6)
+    fig.savefig(path, dpi=150)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,7 +327,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--participants", type=int, default=1500)
     ap.add_argument("--seeds", type=int, nargs="+", default=[20240422],
                     help="seeds of the synthetic releases (one fit each)")
-    ap.add_argument("--spec", default="ratings")
+    ap.add_argument("--spec", default="ratings", help="spec name or TOML path")
+    ap.add_argument("--scenarios", nargs="+", default=["model"],
+                    help="departures of the generator (prism_stats.synth.SCENARIOS): one release per "
+                         "scenario and seed")
+    ap.add_argument("--cache", help="folder of per-release results: finished releases are reused "
+                                    "(resumable runs)")
+    ap.add_argument("--csv", help="write the pooled MRP table (scenario x country x group) to this CSV")
+    ap.add_argument("--figure", help="draw coverage and RMSE per scenario into this PNG")
     ap.add_argument("--replicates", type=int, default=1000, help="juries per scheme")
     ap.add_argument("--draws", type=int, help="posterior draws per chain (default: the spec's)")
     ap.add_argument("--tune", type=int, help="tuning steps per chain (default: the spec's)")
@@ -265,17 +346,18 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     print_machine(info)
     if args.dry_run:
-        for seed in args.seeds:
-            print(f"would synthesize {args.participants} participants (seed {seed}), fit "
+        for scenario, seed in ((sc, sd) for sc in args.scenarios for sd in args.seeds):
+            print(f"would synthesize {args.participants} participants (scenario {scenario}, seed {seed}), fit "
                   f"{args.spec!r}, post-stratify, rake, cross-check and simulate welfare"
                   + (f"; then refit a skewed sample (keep {args.keep})" if args.skewed else ""))
         return 0
 
     pd.set_option("display.width", 160)
     sampling = {k: v for k, v in (("draws", args.draws), ("tune", args.tune)) if v is not None}
-    results = [recover(args.participants, seed, args.spec, args.replicates, args.keep if args.skewed else None,
-                       sampling) for seed in args.seeds]
+    results = [cached_recover(args, scenario, seed, sampling)
+               for scenario in args.scenarios for seed in args.seeds]
     out: dict = {"machine": info, "participants": args.participants, "seeds": args.seeds, "spec": args.spec,
+                 "scenarios": args.scenarios,
                  "releases": [{k: (v.to_dict(orient="records") if isinstance(v, pd.DataFrame) else v)
                                for k, v in r.items()} for r in results]}
     if len(results) > 1:
@@ -290,6 +372,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  covered: {int(gaps.covered.sum())} of {len(gaps)}; "
                       f"same sign: {int(gaps.same_sign.sum())} of {len(gaps)}")
         out["pooled"] = {k: v.to_dict(orient="records") for k, v in pooled.items()}
+        if args.csv:
+            pooled["mrp"].to_csv(args.csv, index=False)
+        if args.figure:
+            draw_recovery(pooled["mrp"], args.figure)
     write_json(args.json, out)
     return 0
 

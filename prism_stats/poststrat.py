@@ -6,9 +6,12 @@ participant effects, with the country's effect::
 
     eta_cm = intercept + llm_effect[m] + country_effect[k]
              + sum_f demographic_effect_f[c_f] + sum_f llm_f[m, c_f]
+             + llm_residence[m, k]  or  llm_region[m, r(k)] + llm_country[m, k]
+                                                               (LLM x residence, when fitted)
 
-Conversation types are averaged with equal weights (their effects sum to zero, so they
-drop out) and the turn is the opening one. For the Gaussian family the expected rating is
+so the UK and US cells get their own country's LLM preferences. Conversation types are
+averaged with equal weights (their effects, LLM x conversation type included, sum to zero
+over types, so they drop out) and the turn is the opening one. For the Gaussian family the expected rating is
 ``eta_cm``; for the censored family it is ``E[clip(Z, 1, 100)]`` with
 ``Z ~ Normal(eta_cm, sqrt(sigma_participant^2 + sigma^2))`` — the mean of the slider
 values a new rater would give, piles at the ends included.
@@ -39,9 +42,9 @@ from scipy import special
 
 from . import census, vocab
 from ._io import atomic_path, now_iso, write_text_atomic
-from .model.design import HIGH, LOW
+from .model.design import HIGH, LOW, MRP_COUNTRY_LEVELS, country_regions
 from .model.fit import Run
-from .model.rating import stacked
+from .model.predict import new_rater_sd, stacked
 from .model.spec import CENSUS_FACTORS, DEMOGRAPHIC_COLUMNS, ModelSpec
 from .tabular import Table, interval
 
@@ -53,10 +56,7 @@ CSV_COLUMNS: tuple[str, ...] = (
     "converged",
 )
 #: Country code of each post-stratification country, per country variable of a spec.
-COUNTRY_LEVEL: dict[str, dict[str, str]] = {
-    "reside_country": {"uk": "GBR", "us": "USA"},
-    "special_region": {"uk": "UK", "us": "US"},
-}
+COUNTRY_LEVEL = MRP_COUNTRY_LEVELS
 
 GroupSpec = Sequence[bool] | Sequence[str] | Callable[[pd.DataFrame], Sequence[bool]]
 
@@ -106,10 +106,12 @@ def resolve_groups(frame: pd.DataFrame, groups: Mapping[str, GroupSpec] | None =
 
 def _effect_at(params: xr.Dataset, name: str, dim: str, labels: Sequence[str],
                scale_name: str, fixed_scale: float, rng: np.random.Generator,
-               with_llm: bool) -> np.ndarray:
+               with_llm: bool, per_llm_scales: bool = False) -> np.ndarray:
     """Effect values at *labels* (S, [llm,] len(labels)); new levels drawn from N(0, sigma).
 
-    The scale is the fitted hyperparameter under partial pooling, else the fixed prior scale.
+    The scale is the fitted hyperparameter under partial pooling, else the fixed prior
+    scale; *per_llm_scales* multiplies it by the per-LLM ``llm_heterogeneity`` when the
+    model has one (LLM x demographic interactions under "per_llm" pooling).
     """
     arr = stacked(params, name)  # (S, level) or (S, llm, level)
     known = [str(x) for x in params[dim].values]
@@ -123,7 +125,7 @@ def _effect_at(params: xr.Dataset, name: str, dim: str, labels: Sequence[str],
         else:
             shape = (S, arr.shape[1]) if with_llm else (S,)
             sd = scale if not with_llm else scale[:, None]
-            if with_llm and "llm_heterogeneity" in params:  # per-LLM interaction scales
+            if per_llm_scales and "llm_heterogeneity" in params:
                 sd = sd * stacked(params, "llm_heterogeneity")
             out[..., j] = sd * rng.standard_normal(shape)
     return out
@@ -169,6 +171,8 @@ def cell_predictions(
         eta += _effect_at(params, "country_effect", "country", [level], "sigma_country",
                           spec.prior("sigma_country"), rng, False)[:, None, :]
 
+    eta += _residence_llm(params, spec, level, rng)[:, :, None]
+
     labels_for = {
         "age": frame["age"].astype(str).tolist(),
         "gender": frame["sex"].astype(str).tolist(),  # census sex -> gender levels Male/Female
@@ -185,13 +189,12 @@ def cell_predictions(
                                   spec.prior("sigma_demographic"), rng, False)[:, None, :]
             if has_llm:
                 eta += _effect_at(params, f"llm_{f}", f, labels, f"sigma_llm_{f}",
-                                  spec.prior("sigma_interaction"), rng, True)
+                                  spec.prior("sigma_interaction"), rng, True, per_llm_scales=True)
         else:
             eta += _marginal_effect(params, f, spec, participants, country)[:, :, None]
 
     if spec.family == "censored":
-        sd = np.sqrt(stacked(params, "sigma_participant") ** 2 + stacked(params, "sigma") ** 2)
-        eta = expected_clipped(eta, sd[:, None, None])
+        eta = expected_clipped(eta, new_rater_sd(params)[:, None, None])
 
     dims = [d for d in ("chain", "draw") if d in params.sizes]
     shape = [params.sizes[d] for d in dims]
@@ -205,6 +208,28 @@ def cell_predictions(
         },
         name="cell_mean",
     )
+
+
+def _residence_llm(params: xr.Dataset, spec: ModelSpec, level: str,
+                   rng: np.random.Generator) -> np.ndarray:
+    """LLM x residence terms of country *level*: (S, llm), 0 when the model has none.
+
+    ``llm_region`` at the country's region plus ``llm_country`` at the country; a region or
+    country absent from the data is a new level, drawn from its fitted population.
+    """
+    S, n_llm = stacked(params, "llm_effect").shape
+    out = np.zeros((S, n_llm))
+    if "llm_residence" in params:
+        out += _effect_at(params, "llm_residence", "residence", [level], "sigma_llm_country",
+                          spec.prior("sigma_llm_country"), rng, True)[:, :, 0]
+    if "llm_region" in params:
+        region = country_regions([level], spec.llm_residence)[0]
+        out += _effect_at(params, "llm_region", "region", [region], "sigma_llm_region",
+                          spec.prior("sigma_llm_region"), rng, True)[:, :, 0]
+    if "llm_country" in params:
+        out += _effect_at(params, "llm_country", "country", [level], "sigma_llm_country",
+                          spec.prior("sigma_llm_country"), rng, True)[:, :, 0]
+    return out
 
 
 def _marginal_effect(params: xr.Dataset, factor: str, spec: ModelSpec,
@@ -239,15 +264,20 @@ def group_means(cell_mean: xr.DataArray, frame: pd.DataFrame, masks: Mapping[str
 
 
 def summarise_draws(group_mean: xr.DataArray) -> pd.DataFrame:
-    """Mean, sd, 5/50/95% quantiles, P(best) and expected rank per (group, llm)."""
+    """Mean, sd, 5/50/95% quantiles, P(best) and expected rank per (group, llm).
+
+    Ties (equal values within a draw) are broken in LLM order -- the earlier LLM ranks
+    better and counts as the best -- a fixed rule, so the table never depends on the sort
+    algorithm.
+    """
     sample_dims = [d for d in ("chain", "draw") if d in group_mean.dims]
     stacked_ = group_mean.stack(sample=sample_dims).transpose("group", "llm", "sample")
     values = stacked_.values  # (G, M, S)
     best = values.argmax(axis=1)  # (G, S)
     M = values.shape[1]
     p_best = np.stack([(best == m).mean(axis=1) for m in range(M)], axis=1)  # (G, M)
-    # rank 1 = best; ties are impossible with continuous draws
-    ranks = M - values.argsort(axis=1).argsort(axis=1)
+    # rank 1 = best; ties (rare with continuous draws): the earlier LLM ranks better
+    ranks = (-values).argsort(axis=1, kind="stable").argsort(axis=1, kind="stable") + 1
     q = np.quantile(values, [0.05, 0.5, 0.95], axis=2)
     rows = []
     for gi, g in enumerate(stacked_["group"].values):
@@ -335,7 +365,11 @@ class PoststratResult:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> pd.DataFrame:
-        """Per (group, llm): mean, sd, q05, q50, q95, p_best, expected_rank, raw/REP means."""
+        """Per (group, llm): mean, sd, q05, q50, q95, p_best, expected_rank, raw/REP means.
+
+        Rows are sorted by group, then by decreasing mean; LLMs with equal means keep the
+        LLM order of the run (stable sort).
+        """
         s = summarise_draws(self.group_mean)
         s.insert(0, "country", self.country)
         if len(self.sample):

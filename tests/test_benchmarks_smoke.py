@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-SCRIPTS = ("fit_scaling", "fit_variants", "postprocess", "recovery", "rankings", "topics_stage", "peers")
+SCRIPTS = ("fit_scaling", "fit_variants", "postprocess", "recovery", "rankings", "topics_stage", "peers",
+           "compile_reuse")
 
 
 def load(name: str):
@@ -142,14 +143,44 @@ def test_postprocess_end_to_end(cache):
 
 
 @pytest.mark.slow
+def test_postprocess_predict_only_end_to_end(cache):
+    out_json = cache / "predict.json"
+    rc = load("postprocess").main(["--predict-only", "--participants", "60", "--draws", "30",
+                                   "--json", str(out_json)])
+    assert rc == 0
+    r = json.loads(out_json.read_text())["predict"]
+    assert r["n_participants"] == 60 and r["draws"] == 30
+    assert r["participant_draws_s"] > 0 and r["loglik_s"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.mcmc
+def test_compile_reuse_end_to_end(cache):
+    out_json = cache / "compile.json"
+    rc = load("compile_reuse").main(["--participants", "40", "--spec", "ratings_additive",
+                                     "--no-fastmath", "--json", str(out_json)])
+    assert rc == 0
+    steps = json.loads(out_json.read_text())["steps"]
+    assert set(steps) == {"cold", "warm, same data", "new data, new process", "new data, same process"}
+    assert steps["new data, same process"]["reused_b"] is True
+    assert steps["new data, same process"]["compile_b_s"] < steps["cold"]["compile_a_s"]
+
+
+@pytest.mark.slow
 @pytest.mark.mcmc
 def test_recovery_end_to_end(cache):
     out_json = cache / "recovery.json"
-    rc = load("recovery").main(["--participants", "80", "--seeds", "3", "--draws", "30", "--tune", "30",
-                                "--replicates", "10", "--skewed", "--json", str(out_json)])
+    args = ["--participants", "80", "--seeds", "3", "--draws", "30", "--tune", "30", "--replicates", "10",
+            "--scenarios", "all", "--cache", str(cache / "recovery-cache")]
+    rc = load("recovery").main([*args, "--skewed", "--json", str(out_json)])
     assert rc == 0
     release = json.loads(out_json.read_text())["releases"][0]
-    assert release["seed"] == 3
+    assert release["seed"] == 3 and release["scenario"] == "all"
+    assert isinstance(release["gate_passed"], bool) and release["fit_s"] > 0
+    # a finished release is reused from the cache (resumable runs), not refitted
+    assert load("recovery").main([*args, "--skewed", "--json", str(cache / "again.json")]) == 0
+    again = json.loads((cache / "again.json").read_text())["releases"][0]
+    assert again["fit_s"] == release["fit_s"] and again["mrp"] == release["mrp"]
     assert {(m["country"], m["group"]) for m in release["mrp"]} >= {("uk", "all"), ("us", "nonwhite")}
     assert len(release["optima"]) == 14 and len(release["gaps"]) == 24
     assert -1.0 <= release["mixedlm_correlation"] <= 1.0

@@ -10,7 +10,7 @@ from scipy import integrate, stats
 from tidy_sim import simulate_tidy
 
 from prism_stats.model import build_design, build_model, load_spec
-from prism_stats.model.rating import linear_predictor, participant_loglik
+from prism_stats.model.predict import linear_predictor, participant_loglik
 
 
 @pytest.fixture(scope="module")

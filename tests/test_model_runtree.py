@@ -56,7 +56,7 @@ def test_replicated_scores_follow_the_new_rater_distribution(truth_design):
     assert rep.dims == ("chain", "draw", "participant")
     assert list(rep["participant"].values) == design.coords["participant"]
     # the expected value leaves the participant's own effect out
-    from prism_stats.model.rating import linear_predictor
+    from prism_stats.model.predict import linear_predictor
 
     eta = linear_predictor(truth, design, spec, participant=False)[0]
     c = design.cells

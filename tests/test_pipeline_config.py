@@ -67,6 +67,7 @@ def test_relative_paths_are_resolved_against_the_file(tmp_path):
         ("[welfare]\npools = ['representative', 'rich']\n", "welfare.pools: unknown value(s) ['rich']"),
         ("[welfare]\nsizes = [10, -1]\n", "welfare.sizes must be a non-empty list of positive integers"),
         ("[welfare]\nmethod = 'magic'\n", "welfare.method must be one of"),
+        ("[welfare]\nexposure = ['partial']\n", "welfare.exposure: unknown value(s) ['partial']"),
         ("[compare]\nbounds = [2.0, 3.0]\n", "compare.bounds must be [lo, hi]"),
         ("[data]\nstrict = 'yes'\n", "data.strict must be true or false"),
         ("[supplement]\nformats = ['gif']\n", "supplement.formats"),

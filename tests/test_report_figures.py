@@ -99,7 +99,8 @@ def test_balance_and_recovery_figures_have_data(tmp_path):
 # --- every supplement figure, from a real run ----------------------------------------------------
 
 REQUIRED_FIGURES = ("llm_forest", "subgroup_heatmap", "recovery", "welfare_model_uk_mean",
-                    "welfare_design_us_mean", "ppc", "prior_predictive", "raking_balance")
+                    "welfare_matched_uk_mean", "welfare_design_us_mean", "ppc", "prior_predictive",
+                    "raking_balance")
 
 
 @pytest.mark.mcmc

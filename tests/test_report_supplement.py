@@ -29,6 +29,7 @@ REQUIRED_TABLES = (
     "descriptives_participants", "descriptives_overview", "model_diagnostics", "mrp_llm",
     "mrp_subgroups_uk", "mrp_subgroups_us", "recovery", "llm_x_age", "llm_x_gender",
     "llm_x_ethnicity", "model_priors", "welfare_model_uk", "welfare_gaps_model_uk", "welfare_design_uk",
+    "welfare_matched_uk", "welfare_gaps_matched_us", "welfare_exposure_uk", "welfare_exposure_us",
     "welfare_gaps_design_uk", "compare_uk", "compare_us", "compare_rank_correlations",
     "raking_balance",
 )

@@ -14,7 +14,7 @@ from tidy_sim import simulate_tidy
 
 from prism_stats.model import build_design, build_model, load_spec
 from prism_stats.model.diagnostics import prior_samples
-from prism_stats.model.rating import simulate_cells
+from prism_stats.model.predict import simulate_cells
 from prism_stats.sweeps import sbc
 from prism_stats.sweeps.sbc import SbcError, run_sbc
 from prism_stats.sweeps.sbc_replicate import (

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from welfare_reference import elementary_symmetric as _elementary_symmetric
 
 from prism_stats import census
 from prism_stats.model import load_spec
@@ -19,7 +20,7 @@ from prism_stats.welfare import (
     summarise_welfare,
     true_welfare,
 )
-from prism_stats.welfare.model_based import _elementary_symmetric, chosen_probabilities
+from prism_stats.welfare.model_based import chosen_probabilities
 from prism_stats.welfare.results import SUMMARY_COLUMNS, WelfareResultError
 
 LLMS = ["command", "claude-instant-1", "palm-2"]

@@ -68,6 +68,13 @@ class StandardError(str, Enum):
     none = "none"
 
 
+class Exposure(str, Enum):
+    """Which LLMs a simulated juror rates (``prism_stats.welfare.EXPOSURES``)."""
+
+    full = "full"
+    matched = "matched"
+
+
 class AttributeSet(str, Enum):
     """Attribute ratings of the stated-vs-revealed model."""
 

@@ -17,6 +17,7 @@ from ._options import (
     EXIT_CODES_EPILOG,
     TARGETS,
     CountryList,
+    Exposure,
     Harmonisation,
     HarmonisationOpt,
     LegacyDataArg,
@@ -184,6 +185,10 @@ def welfare_cmd(
     harmonisation: HarmonisationOpt = Harmonisation.default,
     plots: Annotated[bool, typer.Option("--plots", help="Also write PNG figures.")] = False,
     progress: ProgressOpt = True,
+    exposure: Annotated[Exposure, typer.Option(
+        "--exposure", help="full: every juror rates every LLM; matched: only the LLMs a participant of "
+        "the run was shown in opening turns, with the study's fill rules (files in RUN/exposure_matched/).")
+    ] = Exposure.full,
 ) -> None:
     """Model-based welfare: juries drawn from census pools, judged by the posterior.
 
@@ -193,10 +198,12 @@ def welfare_cmd(
     converged), RUN/welfare_gaps_<c>.csv (gaps between single juries),
     RUN/welfare_expected_gaps_<c>.csv (posterior of the expected exclusion gap) and
     RUN/welfare_fosd_<c>.csv. Results of a run that failed its convergence gate are
-    marked converged = False.
+    marked converged = False. With --exposure matched the same files are written to
+    RUN/exposure_matched/.
     """
     from prism_stats._io import atomic_path
     from prism_stats.welfare import (
+        EXPOSURE_FOLDERS,
         POOLS,
         RULES,
         WelfareResultError,
@@ -212,21 +219,23 @@ def welfare_cmd(
     size_list = flatten(sizes) or list(_DEFAULT_SIZES)
     skewed_list = flatten(skewed_sizes) or [100]
     r = load_run(run)
-    check_output(run, "RUN")
+    dest = Path(run) / EXPOSURE_FOLDERS[exposure.value]
+    check_output(dest, "RUN")
     converged = r.converged
     if not converged:
         typer.echo("note: the run failed its convergence gate; the results are marked converged = False",
                    err=True)
     results = {}
     written: list[Path] = []
-    with output_folder(run, "RUN") as folder:
+    with output_folder(dest, "RUN") as folder:
         with progress_steps(len(countries), enabled=progress) as step:
             for c in countries:
                 step(f"model-based welfare {c.upper()}: {len(rules)} rule(s) x {replicates} juries x {draws} draws")
                 try:
                     ds = model_welfare(r, c, rules=rules, sizes=size_list, pools=pool_list,
                                        skewed_sizes=skewed_list, replicates=replicates, draws=draws,
-                                       seed=seed, harmonisation=harmonisation.value)
+                                       seed=seed, harmonisation=harmonisation.value,
+                                       exposure=exposure.value)
                 except WelfareResultError as exc:
                     abort(str(exc))
                 ds.attrs["converged"] = int(converged)
@@ -241,7 +250,7 @@ def welfare_cmd(
                 written += _write_plots(ds, folder, c)
     for c, ds in results.items():
         summary = summarise_welfare(ds)
-        typer.echo(f"model-based welfare ({c}): rules {', '.join(rules)}; {ds.sizes['scheme']} schemes x "
+        typer.echo(f"model-based welfare ({c}, {exposure.value} exposure): rules {', '.join(rules)}; {ds.sizes['scheme']} schemes x "
                    f"{replicates} juries x {ds.attrs.get('n_draws')} posterior draws; seed {seed}")
         typer.echo(summary.loc[summary["target"] == "all", ["rule", "pool", "size", "welfare_mean",
                                                              "regret_mean", "p_optimal"]]

@@ -16,7 +16,8 @@ from .convergence import Diagnostics, diagnose
 from .design import Design, DesignError, build_design
 from .diagnostics import compare, loo, loo_pit, predictive_checks, prior_predictive
 from .fit import Run, RunError, fit
-from .rating import build_model, linear_predictor, participant_loglik
+from .predict import linear_predictor, participant_loglik
+from .rating import build_model
 from .runtree import prior_samples
 from .spec import ModelSpec, SpecError, available_specs, load_spec
 

@@ -35,7 +35,9 @@ from .. import census, vocab
 from .._io import atomic_path, now_iso, package_versions, write_json_atomic
 from .design import _VOCABULARIES, DesignError, _levels
 from .fit import sample_model
-from .rating import _effect, is_raw, stacked
+from .effects import effect as _effect
+from .effects import is_raw
+from .predict import stacked
 from .spec import DEMOGRAPHIC_COLUMNS
 
 SLOTS = ("a", "b", "c", "d")

@@ -44,8 +44,8 @@ class Design:
         ``conversation_type`` and each demographic factor (``age``, ``gender``, ...).
     cells : pandas.DataFrame
         One row per observation cell (dimension ``obs_cell``): integer codes
-        ``participant``, ``llm``, ``conversation_type``, ``later`` (0 opening, 1 later turn)
-        and the statistics ``n``, ``mean``, ``ss`` (all ratings) and ``n_low``, ``n_high``,
+        ``participant``, ``llm``, ``conversation_type``, ``later`` (0 opening, 1 later turn),
+        ``pair`` (the participant x LLM pair) and the statistics ``n``, ``mean``, ``ss`` (all ratings) and ``n_low``, ``n_high``,
         ``n_int``, ``mean_int``, ``ss_int`` (for the censored family).
     participant_levels : pandas.DataFrame
         One row per participant: integer codes of ``country`` and every demographic factor.
@@ -72,7 +72,7 @@ class Design:
     @property
     def factors(self) -> list[str]:
         """Demographic factors in the design (in spec order)."""
-        return [c for c in self.participant_levels.columns if c != "country"]
+        return [c for c in self.participant_levels.columns if c not in ("country", "region", "residence")]
 
     def level_weights(self, factor: str) -> np.ndarray:
         """Share of the design's ratings at each level of a participant-level *factor*."""
@@ -173,6 +173,35 @@ _VOCABULARIES: Mapping[str, tuple[str, ...]] = {
 }
 
 
+#: The level of the countries other than the post-stratification ones under "uk_us_rest".
+REST_OF_WORLD = "rest"
+#: Country level of each post-stratification country, per country variable of a spec.
+MRP_COUNTRY_LEVELS: dict[str, dict[str, str]] = {
+    "reside_country": {"uk": "GBR", "us": "USA"},
+    "special_region": {"uk": "UK", "us": "US"},
+}
+
+_NESTING_VOCABULARIES: Mapping[str, tuple[str, ...]] = {
+    "region": vocab.REGIONS,
+    "subregion": vocab.SUBREGIONS,
+}
+
+
+def country_regions(countries: list[str], nesting: str) -> dict[int, str]:
+    """Region (UN M49 region or subregion) of each residence-country code position.
+
+    "Prefer not to say" is its own region.
+    """
+    out = {}
+    for i, iso3 in enumerate(countries):
+        country = vocab.COUNTRY_BY_ISO3.get(iso3)
+        if country is None:
+            out[i] = vocab.PREFER_NOT
+        else:
+            out[i] = country.region if nesting == "region" else country.subregion
+    return out
+
+
 def select_ratings(ratings: pd.DataFrame, spec: ModelSpec) -> tuple[pd.DataFrame, dict[str, int]]:
     """Apply the spec's data filters; return the kept ratings and counts of the rest."""
     keep = np.ones(len(ratings), dtype=bool)
@@ -224,6 +253,18 @@ def build_design(data: Any, spec: ModelSpec, *, collapse: bool = True) -> Design
     plev: dict[str, np.ndarray] = {}
     codes, levels = _levels(people[spec.country], _VOCABULARIES.get(spec.country), spec.country)
     plev["country"], coords["country"] = codes, levels
+    if spec.llm_residence == "uk_us_rest":
+        mrp = {v for d in MRP_COUNTRY_LEVELS.values() for v in d.values()}
+        group = [levels[c] if levels[c] in mrp else REST_OF_WORLD for c in codes]
+        res_levels = [v for v in (*sorted(mrp), REST_OF_WORLD) if v in set(group)]
+        plev["residence"] = np.array([res_levels.index(g) for g in group], dtype=np.int64)
+        coords["residence"] = res_levels
+    if spec.llm_residence in ("region", "subregion"):
+        region_of = country_regions(levels, spec.llm_residence)
+        region_levels = [r for r in _NESTING_VOCABULARIES[spec.llm_residence]
+                         if r in set(region_of.values())]
+        plev["region"] = np.array([region_levels.index(region_of[c]) for c in codes], dtype=np.int64)
+        coords["region"] = region_levels
     for factor in spec.demographics:
         column = DEMOGRAPHIC_COLUMNS[factor]
         codes, levels = _levels(people[column], _VOCABULARIES.get(factor), factor)
@@ -269,12 +310,15 @@ def build_design(data: Any, spec: ModelSpec, *, collapse: bool = True) -> Design
     rest, later_c = np.divmod(uniq, 2)
     rest, ct_c = np.divmod(rest, n_ct)
     p_c, llm_c = np.divmod(rest, n_llm)
+    # participant x LLM pairs (the blocks of the rater x LLM taste term), in cell order
+    _, pair_c = np.unique(p_c * n_llm + llm_c, return_inverse=True)
     cells = pd.DataFrame(
         {
             "participant": p_c,
             "llm": llm_c,
             "conversation_type": ct_c,
             "later": later_c,
+            "pair": pair_c.astype(np.int64),
             "n": n,
             "mean": mean,
             "ss": ss,

@@ -28,7 +28,7 @@ import xarray as xr
 from .._compat import renamed_kwargs
 from .design import HIGH, LOW, Design
 from .fit import Run
-from .rating import n_samples, simulate_cells, simulate_ratings
+from .predict import n_samples, simulate_cells, simulate_ratings
 from .runtree import OBSERVED, prior_samples
 from .spec import ModelSpec
 

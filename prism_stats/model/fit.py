@@ -31,9 +31,11 @@ import xarray as xr
 from .. import __version__
 from .._compat import renamed_kwargs
 from .._io import atomic_path, now_iso, package_versions, sha256_file, write_json_atomic, write_set
+from .compiled import compile_model, reproducible_numerics
 from .convergence import diagnose
 from .design import Design, build_design
-from .rating import build_model, draw_participant_effects, participant_loglik
+from .predict import draw_participant_effects, participant_loglik
+from .rating import build_model
 from .runtree import PRIOR_DRAWS, RUN_FORMAT, build_tree, missing_groups, tree_format, upgrade_tree
 from .spec import ModelSpec, SpecError, load_spec
 
@@ -246,7 +248,10 @@ def _sampler_settings(spec: ModelSpec, overrides: dict[str, Any]) -> dict[str, A
 
 
 def sample_model(model, settings: dict[str, Any], progress: bool = True) -> tuple[xr.DataTree, dict]:
-    """Sample a PyMC model with nutpie (default) or PyMC's NUTS; return draws and timings."""
+    """Sample a PyMC model with nutpie (default) or PyMC's NUTS; return draws and timings.
+
+    *model* may also be a compiled nutpie model (:func:`prism_stats.model.compiled.compile_model`).
+    """
     chains, draws, tune = int(settings["chains"]), int(settings["draws"]), int(settings["tune"])
     seed = int(settings["seed"])
     # cores: parallel chains (default: one per chain); 1 inside single-threaded workers
@@ -256,7 +261,11 @@ def sample_model(model, settings: dict[str, Any], progress: bool = True) -> tupl
         import nutpie  # local: only the nutpie sampler needs it (numba, ~1 s)
 
         t0 = time.perf_counter()
-        compiled = nutpie.compile_pymc_model(model)
+        if isinstance(model, pm.Model):
+            with reproducible_numerics():
+                compiled = nutpie.compile_pymc_model(model)
+        else:  # compiled already
+            compiled = model
         timings["compile_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         idata = nutpie.sample(
@@ -268,12 +277,13 @@ def sample_model(model, settings: dict[str, Any], progress: bool = True) -> tupl
         timings["sampling_s"] = time.perf_counter() - t0
     else:
         t0 = time.perf_counter()
-        idata = pm.sample(
-            draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
-            nuts_sampler="pymc", progressbar=progress, model=model,
-            target_accept=float(settings.get("target_accept", 0.8)),
-            compute_convergence_checks=False,
-        )
+        with reproducible_numerics():
+            idata = pm.sample(
+                draws=draws, tune=tune, chains=chains, cores=cores, random_seed=seed,
+                nuts_sampler="pymc", progressbar=progress, model=model,
+                target_accept=float(settings.get("target_accept", 0.8)),
+                compute_convergence_checks=False,
+            )
         timings["compile_s"] = None  # PyMC compiles inside sample(); included below
         timings["sampling_s"] = time.perf_counter() - t0
     return idata, timings
@@ -332,11 +342,18 @@ def fit(
                                             cores=cores))
     t0 = time.perf_counter()
     design = build_design(data, spec)
-    pymc_model = build_model(design, spec)
     t_design = time.perf_counter() - t0
     log.info("design: %d ratings in %d cells, %d participants", design.n_ratings,
              design.n_cells, len(design.coords["participant"]))
-    raw, timings = sample_model(pymc_model, settings, progress=progress)
+    pymc_model = None  # built for the prior draws only when needed (runtree.prior_samples)
+    if settings["sampler"] == "nutpie":
+        # compiled once per structure in this process; a new dataset swaps its data in
+        compiled = compile_model(design, spec)
+        raw, timings = sample_model(compiled.model, settings, progress=progress)
+        timings.update(compile_s=compiled.seconds, compile_reused=compiled.reused)
+    else:
+        pymc_model = build_model(design, spec)
+        raw, timings = sample_model(pymc_model, settings, progress=progress)
     got = int(raw["posterior"].sizes.get("draw", 0))
     if got < int(settings["draws"]):
         # nutpie answers Ctrl-C by returning the draws made so far: never keep those as a run

@@ -44,7 +44,9 @@ import xarray as xr
 from scipy import sparse
 
 from .design import HIGH, LOW, Design
-from .rating import build_model, is_raw, linear_predictor, n_samples, simulate_cells, stacked
+from .effects import is_raw
+from .predict import linear_predictor, n_samples, simulate_cells, stacked
+from .rating import build_model
 from .spec import ModelSpec
 
 #: Format of the run's DataTree: 1 = cell means as observed data, predictive checks in

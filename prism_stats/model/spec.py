@@ -43,6 +43,10 @@ DEMOGRAPHIC_COLUMNS: dict[str, str] = {
 CENSUS_FACTORS: tuple[str, ...] = ("age", "gender", "ethnicity")
 #: Country-level grouping variables a spec may use (tidy ``participants`` columns).
 COUNTRY_COLUMNS: tuple[str, ...] = ("reside_country", "special_region")
+#: LLM x residence effects: "none"; "uk_us_rest" (the two post-stratification countries and
+#: the rest of the world); "country" (every residence country, partially pooled); "region" /
+#: "subregion" (countries within UN M49 regions / subregions, both levels pooled).
+LLM_RESIDENCE: tuple[str, ...] = ("none", "uk_us_rest", "country", "region", "subregion")
 
 FAMILIES: tuple[str, ...] = ("gaussian", "censored")
 #: "mixed" (country, demographic, interaction): levels holding >= 5% of the ratings centred,
@@ -61,6 +65,14 @@ DEFAULT_PRIORS: dict[str, float] = {
     "sigma_demographic": 8.0,
     "sigma_interaction": 4.0,
     "turn_effect": 10.0,
+    # LLM x residence (region and country within region), LLM x conversation type
+    "sigma_llm_region": 3.0,
+    "sigma_llm_country": 3.0,
+    "sigma_llm_ctype": 3.0,
+    # rater x LLM taste (sd of a rater's lasting deviation for one LLM), and the sd of the
+    # log of the raters' own noise scales (heteroscedastic raters)
+    "sigma_rater_llm": 10.0,
+    "rater_scale_sd": 0.5,
 }
 DEFAULT_PARAMETERISATION: dict[str, str] = {
     # Centred where the data pin each level down (LLMs: ~1,400 opening ratings each;
@@ -75,6 +87,7 @@ DEFAULT_PARAMETERISATION: dict[str, str] = {
     "conversation_type": "centered",
     "demographic": "noncentered",
     "interaction": "noncentered",
+    "llm_ctype": "centered",
 }
 #: Pooling per effect family: "partial" (a hierarchical scale sigma_x is estimated) or
 #: "fixed" (zero-sum effect with the prior scale itself, no hyperparameter). Factors with
@@ -86,10 +99,13 @@ DEFAULT_POOLING: dict[str, str] = {
     "conversation_type": "fixed",
     "demographic": "fixed",
     "interaction": "partial",
+    "llm_country": "partial",
+    "llm_ctype": "partial",
 }
 #: "per_llm" (interactions only): each LLM row gets its own multiplier of the scale, so
-#: a few strongly polarising LLMs are not shrunk towards the many homogeneous ones.
-POOLINGS: tuple[str, ...] = ("partial", "fixed", "per_llm")
+#: a few strongly polarising LLMs are not shrunk towards the many homogeneous ones;
+#: "per_country" (llm_country only): likewise one multiplier per country.
+POOLINGS: tuple[str, ...] = ("partial", "fixed", "per_llm", "per_country")
 
 DEFAULT_SAMPLING: dict[str, Any] = {
     "sampler": "nutpie",
@@ -135,6 +151,25 @@ class ModelSpec:
         Demographic factors with LLM-specific (varying) effects.
     conversation_type : bool
         Whether a conversation-type effect is included.
+    llm_residence : {"none", "uk_us_rest", "country", "region", "subregion"}
+        LLM x residence effects: raters of different countries may rank the LLMs
+        differently. ``"uk_us_rest"``: one LLM x {UK, US, rest of the world} matrix
+        (``llm_residence``), every level data-rich; ``"country"``: LLM x every residence
+        country (``llm_country``), partially pooled (``pooling.llm_country``: one scale,
+        or ``"per_country"`` multipliers so that a country whose raters differ a lot,
+        learnt from its own data, is not shrunk toward the many that differ little);
+        ``"region"`` / ``"subregion"``: as ``"country"`` plus an LLM x UN M49 region
+        level (``llm_region``), so small countries borrow from their region. The UK and
+        US cells of MRP get their own country's preferences in every variant.
+    llm_ctype : bool
+        LLM x conversation-type effects.
+    rater_llm : bool
+        Rater x LLM taste: each rater's lasting deviation for each LLM they rate,
+        ``Normal(0, sigma_rater_llm)``, integrated out of the likelihood exactly like the
+        participant effects (Gaussian family, marginalized participants). Without it, a
+        rater's repeated ratings of one LLM count as independent evidence.
+    rater_scale : bool
+        Heteroscedastic raters: rater p's noise sd is ``sigma * exp(rater_scale_sd * z_p)``.
     pooling : dict
         ``"partial"``/``"fixed"`` per effect family (see :data:`DEFAULT_POOLING`).
     priors : dict
@@ -156,6 +191,10 @@ class ModelSpec:
     demographics: tuple[str, ...] = ("age", "gender", "ethnicity")
     llm_interactions: tuple[str, ...] = ("age", "gender", "ethnicity")
     conversation_type: bool = True
+    llm_residence: str = "none"
+    llm_ctype: bool = False
+    rater_llm: bool = False
+    rater_scale: bool = False
     pooling: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_POOLING))
     priors: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRIORS))
     parameterisation: dict[str, str] = field(
@@ -191,6 +230,11 @@ class ModelSpec:
                 fail(f"effects.pooling.{key} must be one of {POOLINGS}, got {value!r}")
             if value == "per_llm" and key != "interaction":
                 fail(f"effects.pooling.{key}: only the LLM x demographic interactions can be 'per_llm'")
+            if value == "per_country" and key != "llm_country":
+                fail(f"effects.pooling.{key}: only llm_country can be 'per_country'")
+            if value == "per_country" and self.llm_residence == "uk_us_rest":
+                fail("effects.pooling.llm_country = 'per_country' needs llm_residence = 'country', "
+                     "'region' or 'subregion'")
         for key in self.priors:
             if key not in DEFAULT_PRIORS:
                 fail(f"priors: unknown key {key!r} (known: {sorted(DEFAULT_PRIORS)})")
@@ -207,6 +251,15 @@ class ModelSpec:
             if value == "mixed" and key not in ("country", "demographic", "interaction"):
                 fail(f"parameterisation.{key}: only country, demographic and interaction effects "
                      "can be 'mixed'")
+        if self.llm_residence not in LLM_RESIDENCE:
+            fail(f"effects.llm_residence must be one of {LLM_RESIDENCE}, got {self.llm_residence!r}")
+        if self.llm_residence in ("region", "subregion") and self.country != "reside_country":
+            fail("effects.llm_residence: countries can be nested in regions only when "
+                 "effects.country = 'reside_country'")
+        if (self.rater_llm or self.rater_scale) and (
+                self.family != "gaussian" or self.param("participant") != "marginalized"):
+            fail("effects.rater_llm / rater_scale need the gaussian family with marginalized "
+                 "participants (parameterisation.participant = 'marginalized')")
         if self.sampling.get("sampler", "nutpie") not in ("nutpie", "pymc"):
             fail(f"sampling.sampler must be 'nutpie' or 'pymc', got {self.sampling['sampler']!r}")
 
@@ -238,6 +291,10 @@ class ModelSpec:
                 "demographics": list(self.demographics),
                 "llm_interactions": list(self.llm_interactions),
                 "conversation_type": self.conversation_type,
+                "llm_residence": self.llm_residence,
+                "llm_ctype": self.llm_ctype,
+                "rater_llm": self.rater_llm,
+                "rater_scale": self.rater_scale,
                 "pooling": {**DEFAULT_POOLING, **self.pooling},
             },
             "priors": {**DEFAULT_PRIORS, **self.priors},
@@ -264,6 +321,10 @@ class ModelSpec:
             "demographics": self.demographics,
             "llm_interactions": self.llm_interactions,
             "conversation_type": self.conversation_type,
+            "llm_residence": self.llm_residence,
+            "llm_ctype": self.llm_ctype,
+            "rater_llm": self.rater_llm,
+            "rater_scale": self.rater_scale,
             "pooling": dict(self.pooling),
             "priors": dict(self.priors),
             "parameterisation": dict(self.parameterisation),
@@ -305,7 +366,8 @@ class ModelSpec:
         data = section("data", {"turns", "subset"})
         lik = section("likelihood", {"family"})
         eff = section("effects", {"country", "demographics", "llm_interactions",
-                                  "conversation_type", "pooling"})
+                                  "conversation_type", "llm_residence",
+                                  "llm_ctype", "rater_llm", "rater_scale", "pooling"})
         return cls(
             name=str(d["name"]),
             description=str(d.get("description", "")),
@@ -316,6 +378,10 @@ class ModelSpec:
             demographics=tuple(eff.get("demographics", ("age", "gender", "ethnicity"))),
             llm_interactions=tuple(eff.get("llm_interactions", ("age", "gender", "ethnicity"))),
             conversation_type=bool(eff.get("conversation_type", True)),
+            llm_residence=str(eff.get("llm_residence", "none")),
+            llm_ctype=bool(eff.get("llm_ctype", False)),
+            rater_llm=bool(eff.get("rater_llm", False)),
+            rater_scale=bool(eff.get("rater_scale", False)),
             pooling=dict(eff.get("pooling", {})),
             priors={k: float(v) for k, v in d.get("priors", {}).items()},
             parameterisation=dict(d.get("parameterisation", {})),

@@ -98,6 +98,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "seed": 1,
         "imputed": False,  # design-based: chained-equations imputation first (11c)
         "draws": 200,  # model-based: posterior draws used
+        # model-based: "full" (every juror rates every LLM) and/or "matched" (each juror
+        # rates only the LLMs a participant of the design saw; exposure_matched/ folder)
+        "exposure": ["full", "matched"],
     },
     "compare": {
         "harmonisation": "default",
@@ -309,9 +312,10 @@ class PipelineConfig:
         if folder is not None and not isinstance(folder, str):
             fail(f"data.folder must be a path string, got {folder!r}")
         w = s["welfare"]
-        from ..welfare import POOLS, RULES, TARGETS
+        from ..welfare import EXPOSURES, POOLS, RULES, TARGETS
 
-        for key, allowed in (("pools", POOLS), ("rules", RULES), ("targets", TARGETS)):
+        for key, allowed in (("pools", POOLS), ("rules", RULES), ("targets", TARGETS),
+                             ("exposure", EXPOSURES)):
             values = w[key]
             if not isinstance(values, list) or not values:
                 fail(f"welfare.{key} must be a non-empty list, got {values!r}")

@@ -16,7 +16,8 @@ convergence gate: stops the pipeline, exit 3, unless ``[run] allow_unconverged``
         gate.json                                          the gate's verdict
         poststrat_<c>.nc/.csv                              MRP
         welfare_<c>.nc/.csv welfare_gaps_<c>.csv welfare_fosd_<c>.csv
-        welfare_expected_gaps_<c>.csv                      model-based welfare
+        welfare_expected_gaps_<c>.csv                      model-based welfare (full information)
+        exposure_matched/welfare_<c>...                    model-based, exposure-matched juries
         juries/welfare_<c>...                              design-based juries (the original's)
         compare_<c>.csv/.tex/.md, _ranks.csv, _weights.json, _balance.csv
         rankings/                                          preference diversity (rankings.outputs)
@@ -309,7 +310,8 @@ def poststratify_stage(ctx: StageContext, country: str) -> list[Path]:
     return [nc, csv]
 
 
-def model_welfare(run: Any, country: str, cfg: dict[str, Any], harmonisation: str = "default") -> Any:
+def model_welfare(run: Any, country: str, cfg: dict[str, Any], harmonisation: str = "default",
+                  exposure: str = "full") -> Any:
     """The model-based welfare dataset (:func:`prism_stats.welfare.model_welfare`).
 
     A thin wrapper, so that the stage adapts to that function's signature in one place.
@@ -319,26 +321,29 @@ def model_welfare(run: Any, country: str, cfg: dict[str, Any], harmonisation: st
     return _model_welfare(run, country, rules=tuple(cfg["rules"]), sizes=tuple(cfg["sizes"]),
                           pools=tuple(cfg["pools"]), skewed_sizes=tuple(cfg["skewed_sizes"]),
                           targets=tuple(cfg["targets"]), replicates=cfg["replicates"],
-                          draws=cfg["draws"], seed=cfg["seed"], harmonisation=harmonisation)
+                          draws=cfg["draws"], seed=cfg["seed"], harmonisation=harmonisation,
+                          exposure=exposure)
 
 
 def welfare_stage(ctx: StageContext, country: str) -> list[Path]:
     """Juries and welfare: model-based (``welfare_<c>.*``, census pools judged by the
     posterior) and/or design-based (``juries/welfare_<c>.*``, the original study's
     reproduction on the REP samples)."""
-    from ..welfare import mark_converged, run_juries, summarise_welfare, write_welfare
+    from ..welfare import EXPOSURE_FOLDERS, mark_converged, run_juries, summarise_welfare, write_welfare
     from ..welfare.model_based import expected_gaps
 
     cfg = ctx.config.sections["welfare"]
     written: list[Path] = []
     notes = []
-    if cfg["method"] in ("model", "both"):
-        ds = model_welfare(ctx.run, country, cfg, ctx.config.sections["poststrat"]["harmonisation"])
+    for exposure in cfg["exposure"] if cfg["method"] in ("model", "both") else ():
+        folder = ctx.run_dir / EXPOSURE_FOLDERS[exposure]
+        ds = model_welfare(ctx.run, country, cfg, ctx.config.sections["poststrat"]["harmonisation"],
+                           exposure=exposure)
         ds.attrs["converged"] = int(ctx.run.converged)  # marks every CSV of an unconverged fit
-        written += list(write_welfare(ds, ctx.run_dir, country).values())
-        written.append(write_text_atomic(ctx.run_dir / f"welfare_expected_gaps_{country}.csv",
+        written += list(write_welfare(ds, folder, country).values())
+        written.append(write_text_atomic(folder / f"welfare_expected_gaps_{country}.csv",
                                          mark_converged(expected_gaps(ds), ds).to_csv(index=False)))
-        notes.append(("model", summarise_welfare(ds)))
+        notes.append((f"model ({exposure} exposure)", summarise_welfare(ds)))
     if cfg["method"] in ("design", "both"):
         ds = run_juries(ctx.data, [country], rules=cfg["rules"], sizes=cfg["sizes"],
                         pools=cfg["pools"], skewed_sizes=cfg["skewed_sizes"], targets=cfg["targets"],

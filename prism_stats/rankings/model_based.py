@@ -41,7 +41,7 @@ import pandas as pd
 import xarray as xr
 
 from .. import census
-from ..model.rating import stacked
+from ..model.predict import stacked
 from ..model.spec import DEMOGRAPHIC_COLUMNS
 from .battles import RankingError
 

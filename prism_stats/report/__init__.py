@@ -40,6 +40,7 @@ from .tables import (
     mrp_llm_table,
     mrp_subgroup_table,
     recovery_table,
+    welfare_exposure_table,
     welfare_gaps_table,
     welfare_table,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "recovery_table",
     "save_figure",
     "supplement_contents",
+    "welfare_exposure_table",
     "welfare_gaps_table",
     "welfare_table",
 ]

@@ -26,6 +26,7 @@ from .figures import DPI, plot_raking_balance, plot_recovery, plot_subgroup_heat
 from .sources import Sources, locate
 from .spec_table import model_table
 from .tables import (
+    WELFARE_METHODS,
     balance_table,
     crosscheck_table,
     descriptives_tables,
@@ -35,6 +36,7 @@ from .tables import (
     mrp_llm_table,
     mrp_subgroup_table,
     recovery_table,
+    welfare_exposure_table,
     welfare_gaps_table,
     welfare_table,
 )
@@ -153,7 +155,8 @@ class _Collector:
     def welfare_sets(self) -> list[tuple[str, str, Path]]:
         """``(method, country, folder)`` of every welfare result present."""
         out = []
-        for method, folder in (("model", self.src.run_dir), ("design", self.src.run_dir / "juries")):
+        for method, folder in (("model", self.src.run_dir), ("matched", self.src.run_dir / "exposure_matched"),
+                               ("design", self.src.run_dir / "juries")):
             for c in ("uk", "us"):
                 if self.src.path(f"welfare_{c}.nc", base=folder) is not None:
                     out.append((method, c, folder))
@@ -164,17 +167,22 @@ class _Collector:
         if not sets:
             self.skipped.append("welfare tables: no welfare_<country>.nc (run the welfare stage)")
             return
+        side_by_side: dict[str, dict[str, pd.DataFrame]] = {}
         for method, c, folder in sets:
             summary = _read_csv(self.src.path(f"welfare_{c}.csv", base=folder))
             if summary is not None:
                 self.tables.append(welfare_table(summary, c, method))
+                side_by_side.setdefault(c, {})[method] = summary
             gaps = self.gaps(method, c, folder)
             if gaps is not None and len(gaps):
                 self.tables.append(welfare_gaps_table(gaps, c, method))
+        for c, summaries in side_by_side.items():
+            if "matched" in summaries:  # full-information and exposure-matched juries side by side
+                self.tables.append(welfare_exposure_table(summaries, c))
 
     def gaps(self, method: str, country: str, folder: Path) -> pd.DataFrame | None:
         """Model-based: the expected exclusion gaps; design-based: gaps between single juries."""
-        if method == "model":
+        if method in ("model", "matched"):
             expected = _read_csv(self.src.path(f"welfare_expected_gaps_{country}.csv", base=folder))
             if expected is not None:
                 return expected
@@ -259,16 +267,17 @@ class _Collector:
             for rule in [str(r) for r in ds["rule"].values]:
                 if rules_wanted is not None and rule not in rules_wanted:
                     continue
-                pools = (f"census pools ({census_citation(c)})" if method == "model"
+                pools = (f"census pools ({census_citation(c)})" if method in ("model", "matched")
                          else f"the study's rater pools {cite('kirk2024')}")
                 self.figures.append(FigureEntry(
                     f"welfare_{method}_{c}_{rule}",
-                    f"Welfare distributions, {c.upper()}, {RULE_TITLES.get(rule, rule)} ({method}-based)",
-                    f"{c.upper()}, {method}-based, rule '{RULE_TITLES.get(rule, rule)}': distribution "
-                    "of the welfare each target population gets from the LLM a jury picks, per jury "
-                    f"scheme (pool and jury size; juries drawn from {pools}): violin over the "
-                    "5th–95th percentiles; bars: 5–95% and 25–75%; tick: median; diamond: mean; "
-                    "dashed line: the best achievable welfare.",
+                    f"Welfare distributions, {c.upper()}, {RULE_TITLES.get(rule, rule)} "
+                    f"({WELFARE_METHODS[method][0]})",
+                    f"{c.upper()}, {WELFARE_METHODS[method][1]}, rule '{RULE_TITLES.get(rule, rule)}': "
+                    "distribution of the welfare each target population gets from the LLM a jury "
+                    f"picks, per jury scheme (pool and jury size; juries drawn from {pools}): violin "
+                    "over the 5th–95th percentiles; bars: 5–95% and 25–75%; tick: median; diamond: "
+                    "mean; dashed line: the best achievable welfare.",
                     lambda ds=ds, c=c, rule=rule: plot_welfare_distributions(ds, c, rule)))
             gaps = self.gaps(method, c, folder)
             if gaps is not None and len(gaps):
@@ -281,9 +290,9 @@ class _Collector:
                     what = ("welfare under a jury from a skewed pool minus under a representative "
                             "jury of the same size (mean and 5-95% quantiles over pairs of juries)")
                 self.figures.append(FigureEntry(
-                    f"welfare_gaps_{method}_{c}", f"Exclusion gaps, {c.upper()} ({method}-based)",
-                    f"{c.upper()}, {method}-based exclusion gaps: {what}; negative values: the "
-                    "skewed pool gives the target less welfare than the representative pool.",
+                    f"welfare_gaps_{method}_{c}", f"Exclusion gaps, {c.upper()} ({WELFARE_METHODS[method][0]})",
+                    f"{c.upper()}, {WELFARE_METHODS[method][0]} exclusion gaps: {what}; negative values: "
+                    "the skewed pool gives the target less welfare than the representative pool.",
                     lambda gaps=gaps, c=c: plot_exclusion_gaps(gaps, c)))
         for stem, title, what in (
             ("ppc", "Posterior predictive checks", "parameters drawn from the posterior"),

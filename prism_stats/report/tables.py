@@ -276,6 +276,52 @@ TARGET_LABELS: dict[str, str] = GROUP_LABELS
 POOL_LABELS: dict[str, str] = {"representative": "Representative", **GROUP_LABELS}
 
 
+#: How each welfare analysis is named in titles and captions (the method keys of the files).
+WELFARE_METHODS: dict[str, tuple[str, str]] = {
+    "model": ("model-based", ("model-based, full information (every juror rates every LLM; posterior "
+                              "draws x juries)")),
+    "matched": ("model-based, exposure-matched", ("model-based, exposure-matched (each juror rates only "
+                "the LLMs a participant of the study saw in opening turns; unseen LLMs filled as in "
+                "the study; posterior draws x juries)")),
+    "design": ("design-based", "design-based (the original study's juries, resampled raters)"),
+}
+
+
+def welfare_exposure_table(summaries: Mapping[str, pd.DataFrame], country: str, target: str = "all") -> Table:
+    """Welfare of one target side by side: full-information, exposure-matched and design-based juries.
+
+    *summaries* maps method keys (:data:`WELFARE_METHODS`) to ``summarise_welfare`` outputs.
+    """
+    methods = [m for m in WELFARE_METHODS if m in summaries]
+    frames = []
+    for m in methods:
+        sub = summaries[m]
+        sub = sub.loc[(sub["country"] == country) & (sub["target"] == target)].copy()
+        frames.append(sub.assign(method=m))
+    data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    keys = data.loc[:, ["rule", "pool", "size"]].drop_duplicates() if len(data) else pd.DataFrame()
+    rows = []
+    for r in keys.itertuples(index=False):
+        d = RULE_DIGITS.get(r.rule, 3)
+        row = {"Rule": r.rule, "Pool": POOL_LABELS.get(r.pool, r.pool), "Size": str(int(r.size))}
+        for m in methods:
+            s = data.loc[(data["method"] == m) & (data["rule"] == r.rule) & (data["pool"] == r.pool)
+                         & (data["size"] == r.size)]
+            row[WELFARE_METHODS[m][0]] = ("–" if s.empty else
+                                          interval(s["welfare_mean"].iloc[0], s["welfare_q05"].iloc[0],
+                                                   s["welfare_q95"].iloc[0], d))
+        rows.append(row)
+    return Table(
+        f"welfare_exposure_{country}", f"Welfare by jury exposure, {country.upper()}",
+        f"{country.upper()}, welfare of the LLM a jury picks for the target "
+        f"'{TARGET_LABELS.get(target, target)}', mean [5%, 95% quantiles] over replicates, side by "
+        "side: model-based juries whose jurors rate every LLM (full information), model-based "
+        "juries whose jurors rate only the LLMs the study would have shown them (exposure-matched: "
+        "a juror's leniency no longer cancels and LLMs nobody saw get the study's fill value), and "
+        "the design-based juries of the original study.",
+        data, display=pd.DataFrame(rows), align="llr" + "r" * len(methods))
+
+
 def welfare_table(summary: pd.DataFrame, country: str, method: str) -> Table:
     """Welfare by jury scheme and target (``summarise_welfare`` output of one country)."""
     sub = summary.loc[summary["country"] == country].copy()
@@ -294,11 +340,13 @@ def welfare_table(summary: pd.DataFrame, country: str, method: str) -> Table:
                         & (sub["target"] == targets[0])].iloc[0]
         row[f"P(optimal), {TARGET_LABELS.get(targets[0], targets[0])}"] = format_probability(s_all["p_optimal"])
         rows.append(row)
-    label = (f"model-based (posterior draws × juries from census pools, {census_citation(country)})"
-             if method == "model" else
-             f"design-based (the juries of {cite('kirk2024')[1:-1]}, resampled raters)")
+    short, label = WELFARE_METHODS.get(method, (method, method))
+    if method == "design":
+        label = f"design-based (the juries of {cite('kirk2024')[1:-1]}, resampled raters)"
+    elif method in ("model", "matched"):
+        label = f"{label[:-1]}; census pools, {census_citation(country)})"
     return Table(
-        f"welfare_{method}_{country}", f"Welfare by scheme, {country.upper()} ({method}-based)",
+        f"welfare_{method}_{country}", f"Welfare by scheme, {country.upper()} ({short})",
         f"{country.upper()}, {label}: welfare of the LLM a jury picks for each target population, "
         "mean [5%, 95% quantiles] over replicates; mean rating: 1–100; chosen share and non-veto "
         "rate: 0–1. P(optimal): share of juries that pick the best LLM for the first target.",
@@ -339,8 +387,9 @@ def welfare_gaps_table(gaps: pd.DataFrame, country: str, method: str) -> Table:
                 "representative jury of the same size, mean [5%, 95% quantiles] over pairs of "
                 "juries (share of pairs in which the skewed pool serves the target worse).")
     return Table(
-        f"welfare_gaps_{method}_{country}", f"Exclusion gaps, {country.upper()} ({method}-based)",
-        f"{country.upper()}, {method}-based exclusion gaps: " + what,
+        f"welfare_gaps_{method}_{country}",
+        f"Exclusion gaps, {country.upper()} ({WELFARE_METHODS.get(method, (method,))[0]})",
+        f"{country.upper()}, {WELFARE_METHODS.get(method, (method,))[0]} exclusion gaps: " + what,
         sub.reset_index(drop=True), display=pd.DataFrame(rows), align="llr" + "r" * len(targets))
 
 

@@ -63,11 +63,12 @@ from .._io import now_iso, write_json_atomic
 
 log = logging.getLogger(__name__)
 
-#: Environment of local worker processes: one BLAS/OpenMP thread per process.
+#: Environment of local worker processes: one BLAS/OpenMP/numba thread per process.
 THREAD_ENV: dict[str, str] = {
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
 }
 #: Environment variable that overrides the default root of the per-worker compile dirs.
 COMPILE_ROOT_ENV = "PRISM_STATS_COMPILE_ROOT"

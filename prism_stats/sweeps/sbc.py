@@ -4,7 +4,7 @@ For replicate ``i`` of a spec (Talts et al. 2018; Modrák et al. 2023 on test qu
 
 1. draw parameters from the spec's prior (:func:`prism_stats.model.diagnostics.prior_samples`);
 2. simulate the ratings of a fixed PRISM-shaped design from them
-   (:func:`prism_stats.model.rating.simulate_cells`: exact cell statistics);
+   (:func:`prism_stats.model.predict.simulate_cells`: exact cell statistics);
 3. fit the model to the simulated data (nutpie; the model is compiled once per worker
    process and the replicate's data are swapped in with ``compiled.with_data``);
 4. record, for every test quantity, the rank of its true value among ``L`` posterior draws

@@ -78,7 +78,7 @@ def make_design(spec: Any, *, participants: int | None = 120, data: Any = None,
 
 def replicate_design(design: Any, sim: Mapping[str, np.ndarray], family: str) -> Any:
     """*design* with its cell statistics replaced by one simulated replicate (row 0 of
-    every array of :func:`~prism_stats.model.rating.simulate_cells`)."""
+    every array of :func:`~prism_stats.model.predict.simulate_cells`)."""
     from ..model.design import HIGH, LOW, Design
 
     cells = design.cells.copy()
@@ -103,32 +103,9 @@ def replicate_design(design: Any, sim: Mapping[str, np.ndarray], family: str) ->
 def data_updates(design: Any, spec: Any) -> dict[str, Any]:
     """Values of the model's ``pm.Data`` containers for *design*'s cell statistics (the
     containers :func:`prism_stats.model.build_model` creates for *spec*)."""
-    c = design.cells
-    if spec.family == "gaussian":
-        return {"cell_mean": c["mean"].to_numpy(dtype=float), "within_ss": float(c["ss"].sum())}
-    n_int = c["n_int"].to_numpy()
-    has = np.flatnonzero(n_int > 0)
-    out: dict[str, Any] = {
-        "cell_n_low": c["n_low"].to_numpy(dtype=float),
-        "cell_n_high": c["n_high"].to_numpy(dtype=float),
-    }
-    if len(has):
-        out.update({
-            "interior_cells": has.astype(np.int64),
-            "cell_n_int": n_int[has].astype(float),
-            "cell_mean_int": c["mean_int"].to_numpy(dtype=float)[has],
-            "within_dof": float(n_int.sum() - len(has)),
-            "within_ss": float(c["ss_int"].sum()),
-        })
-    return out
+    from ..model.rating import score_data  # local: PyMC loads only on the worker
 
-
-def model_structure(design: Any, spec: Any) -> str:
-    """What of the model graph depends on the data: the censored family's interior block
-    exists only when some rating is interior."""
-    if spec.family == "censored":
-        return "interior" if bool((design.cells["n_int"] > 0).any()) else "no-interior"
-    return "fixed"
+    return score_data(design, spec)
 
 
 # --- test quantities ----------------------------------------------------------------------
@@ -240,16 +217,6 @@ def _quiet_prior_sampling():
         logger.setLevel(level)
 
 
-def _compile(design: Any, spec: Any) -> tuple[Any, float]:
-    import nutpie
-
-    from ..model import build_model
-
-    t0 = time.perf_counter()
-    compiled = nutpie.compile_pymc_model(build_model(design, spec))
-    return compiled, time.perf_counter() - t0
-
-
 def run_replicate(payload: Mapping[str, Any]) -> dict[str, Any]:
     """Run SBC replicate ``payload["replicate"]`` and write its file (worker function).
 
@@ -259,8 +226,10 @@ def run_replicate(payload: Mapping[str, Any]) -> dict[str, Any]:
     import arviz_stats as az  # the diagnostics of arviz-stats (the package imports it directly)
     import nutpie
 
+    from ..model.compiled import compile_model
     from ..model.diagnostics import prior_samples
-    from ..model.rating import draw_participant_effects, is_raw, simulate_cells
+    from ..model.effects import is_raw
+    from ..model.predict import draw_participant_effects, simulate_cells
     from ..model.spec import ModelSpec
 
     t_start = time.perf_counter()
@@ -286,14 +255,12 @@ def run_replicate(payload: Mapping[str, Any]) -> dict[str, Any]:
         sim = simulate_cells(truth, design, gen_spec, np.random.default_rng(s_sim))
         rep = replicate_design(design, sim, gen_spec.family)
         timings["simulate_s"] = time.perf_counter() - t0
-        structure = model_structure(rep, fit_spec)
-        key = ("sbc-compiled", payload["design_hash"], fit_spec.model_hash(), structure)
-        build_on = design if model_structure(design, fit_spec) == structure else rep
-        (compiled, compile_s), hit = process_cached(key, lambda: _compile(build_on, fit_spec))
-        timings["compile_s"] = 0.0 if hit else compile_s
+        # compiled once per worker and structure; each replicate's data are swapped in
+        compiled = compile_model(rep, fit_spec)
+        timings["compile_s"] = 0.0 if compiled.reused else compiled.seconds
         t0 = time.perf_counter()
         idata = nutpie.sample(
-            compiled.with_data(**data_updates(rep, fit_spec)), draws=int(cfg["draws"]),
+            compiled.model, draws=int(cfg["draws"]),
             tune=int(cfg["tune"]), chains=int(cfg["chains"]), cores=1, seed=seed_int(s_fit),
             progress_bar=False, save_warmup=False, target_accept=float(cfg["target_accept"]),
         )

@@ -132,6 +132,16 @@ group's cells. ``truth.json``: scalars, the planted pattern, group optima, seed,
 achieved moments and the REP cell tables. ``topics.csv`` (true topic per conversation),
 ``topic_effects.csv`` (every topic x term effect in log-odds and percentage points) and
 ``topics.json`` (settings, intercepts, shares): see :mod:`.topics`.
+
+Departures from the model (:mod:`prism_stats.synth.scenarios`)
+--------------------------------------------------------------
+``generate(..., departures="country")`` (or a dict of knobs, or
+``prism-stats synth --scenario NAME``) gives the world structures the main rating model
+lacks -- LLM x country preferences, rater scale use (compressed and extreme raters,
+heteroscedastic raters), piles at 1 and 100, heaping at round numbers, a non-additive
+LLM x age x gender pattern, skewed UK/US rater pools -- each off by default, with the
+truth recomputed on the observed 1-100 scale. :data:`SCENARIOS` names the combinations the
+recovery benchmark runs.
 """
 
 from __future__ import annotations
@@ -139,7 +149,9 @@ from __future__ import annotations
 from .generate import (
     DEFAULT_PARTICIPANTS,
     DEFAULT_SEED,
+    SCENARIOS,
     STAGES,
+    Departures,
     Design,
     SynthData,
     SynthError,
@@ -161,7 +173,9 @@ from .generate import (
 __all__ = [
     "DEFAULT_PARTICIPANTS",
     "DEFAULT_SEED",
+    "SCENARIOS",
     "STAGES",
+    "Departures",
     "Design",
     "SynthData",
     "SynthError",

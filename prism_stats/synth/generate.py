@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from prism_stats._io import atomic_path, now_iso, write_json_atomic, write_text_
 from .conversations import Design, make_design
 from .people import make_participants
 from .population import check_planted, group_optima, true_population_means
+from .scenarios import SCENARIOS, Departures, draw_departures
+from .scenarios import resolve as resolve_departures
 from .release import (
     ReleaseTexts,
     RepSample,
@@ -44,6 +47,8 @@ from .util import SynthError
 __all__ = [
     "DEFAULT_PARTICIPANTS",
     "DEFAULT_SEED",
+    "SCENARIOS",
+    "Departures",
     "Design",
     "SynthData",
     "SynthError",
@@ -75,6 +80,7 @@ STAGES: tuple[str, ...] = (
     "metadata",
     "stated",  # appended last: the other streams stay the same
     "topics",  # appended after "stated": the other streams stay the same
+    "departures",  # appended after "topics": the other streams stay the same
 )
 
 
@@ -201,6 +207,7 @@ def generate(
     truth: xr.Dataset | None = None,
     text_effects: bool = True,
     stated_link: StatedLink | bool | None = None,
+    departures: Departures | str | Mapping | None = None,
 ) -> SynthData:
     """Generate a synthetic release in memory (nothing is written).
 
@@ -221,6 +228,12 @@ def generate(
         Plant a stated-vs-revealed link (``True``: the default coefficients of
         :class:`~prism_stats.synth.stated.StatedLink`; off by default, see
         :mod:`~prism_stats.synth.stated`).
+    departures
+        How the world departs from the rating model: a scenario name of
+        :data:`~prism_stats.synth.scenarios.SCENARIOS`, a dict of knobs or a
+        :class:`~prism_stats.synth.scenarios.Departures` (default: none). Their
+        parameters are drawn from their own stream and added to the truth (``dep_*``),
+        so the release without departures is unchanged for a given seed.
 
     Returns
     -------
@@ -228,8 +241,9 @@ def generate(
     """
     if int(participants) != participants or participants < 10:
         raise SynthError(f"participants must be an integer >= 10, got {participants!r}")
+    dep = resolve_departures(departures)
     rngs = stage_rngs(seed)
-    people = make_participants(int(participants), rngs["participants"])
+    people = make_participants(int(participants), rngs["participants"], skew=dep.skew)
     design = make_design(people, rngs["design"])
     if truth is None:
         truth = make_truth(people, rngs["truth"], text_features=text_effects)
@@ -240,6 +254,8 @@ def generate(
         link = stated_link if isinstance(stated_link, StatedLink) else StatedLink()
         planted = plant_stated_link(people, design.conversations, design.responses, link,
                                     rngs["stated"])
+    if dep.active:
+        truth = draw_departures(truth, people, dep, rngs["departures"])
     ratings = scores(design, people, truth, rngs["scores"],
                      offset=None if planted is None else planted.offset)
     texts = release_texts(
@@ -353,6 +369,7 @@ def write_truth(
             "check": check_planted(pop),
             "group_optima": optima.to_dict(orient="records"),
         },
+        "departures": json.loads(truth.attrs.get("departures", "{}")),
         "counts": data.counts(),
         "score_moments": data.score_moments(),
         "rep_cells": {c: data.rep[c].cells.to_dict(orient="records") for c in vocab.COUNTRIES_MRP},
@@ -404,6 +421,7 @@ def synthesize(
     metadata: bool = False,
     text_effects: bool = True,
     stated_link: StatedLink | bool | None = None,
+    departures: Departures | str | Mapping | None = None,
 ) -> SynthResult:
     """Generate a synthetic PRISM release and write it, with its truth, to *out_dir*.
 
@@ -422,6 +440,8 @@ def synthesize(
         Also write ``metadata.jsonl``.
     text_effects
         Whether the response text features enter the scores (when drawing the truth).
+    departures
+        Departures from the rating model (see :func:`generate`).
 
     Returns
     -------
@@ -429,7 +449,7 @@ def synthesize(
     """
     t0 = time.perf_counter()
     data = generate(participants, seed, truth=truth, text_effects=text_effects,
-                    stated_link=stated_link)
+                    stated_link=stated_link, departures=departures)
     t1 = time.perf_counter()
     out_dir = Path(out_dir)
     paths = write_release(out_dir, data, metadata=metadata)

@@ -28,6 +28,7 @@ from prism_stats import vocab
 
 from . import priors as PR
 from . import tables as T
+from .scenarios import skew_weights
 from .text import prose
 from .util import (
     SynthError,
@@ -106,9 +107,12 @@ def _countries(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
 
 
 def _ukus_demographics(
-    locale: np.ndarray, rng: np.random.Generator
+    locale: np.ndarray, rng: np.random.Generator, skew: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Age band, gender and categorised ethnicity of the UK/US study participants."""
+    """Age band, gender and categorised ethnicity of the UK/US study participants.
+
+    *skew* tilts the eligible pools toward young white men (``scenarios.skew_weights``).
+    """
     n = len(locale)
     age = np.empty(n, dtype=object)
     gender = np.empty(n, dtype=object)
@@ -117,7 +121,10 @@ def _ukus_demographics(
         members = np.flatnonzero(locale == code)
         if len(members) == 0:
             continue
-        weights = (table + 0.3).ravel()  # a small floor: any cell can occur
+        weights = (table + 0.3)  # a small floor: any cell can occur
+        if skew:
+            weights = weights * skew_weights(PR.UKUS_COLUMNS, vocab.CENSUS_AGES, skew)
+        weights = weights.ravel()
         cells = np.repeat(np.arange(weights.size), allocate(weights, len(members), rng))
         rng.shuffle(cells)
         a_idx, col = np.divmod(cells, table.shape[1])
@@ -157,7 +164,7 @@ def _prior(table: dict[str, tuple[float, ...]], keys: list[str]) -> np.ndarray:
     return np.array([table[k] for k in keys], dtype=float)
 
 
-def make_participants(n: int, rng: np.random.Generator) -> pd.DataFrame:
+def make_participants(n: int, rng: np.random.Generator, *, skew: float = 0.0) -> pd.DataFrame:
     """Synthetic participants with the published survey margins (scaled to *n*).
 
     Parameters
@@ -167,6 +174,9 @@ def make_participants(n: int, rng: np.random.Generator) -> pd.DataFrame:
         keep the proportions in expectation).
     rng
         The random generator of this stage.
+    skew
+        Tilt of the UK/US rater pools toward young white men (the ``skew`` knob of
+        :class:`~prism_stats.synth.scenarios.Departures`; 0 = the published pools).
 
     Returns
     -------
@@ -188,7 +198,7 @@ def make_participants(n: int, rng: np.random.Generator) -> pd.DataFrame:
     age = np.empty(n, dtype=object)
     gender = np.empty(n, dtype=object)
     eth = np.empty(n, dtype=object)
-    age[ukus], gender[ukus], eth[ukus] = _ukus_demographics(locale[ukus], rng)
+    age[ukus], gender[ukus], eth[ukus] = _ukus_demographics(locale[ukus], rng, skew)
     age_levels = vocab.AGE_BANDS
     left = _remaining(margin(T.AGE_COUNTS, age_levels) * scale, age[ukus], age_levels)
     age[others] = quota_sample(age_levels, left, len(others), rng)

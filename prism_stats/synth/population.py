@@ -12,10 +12,13 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 import xarray as xr
+from scipy.special import ndtr
 
 from prism_stats import census, vocab
 
+from .scenarios import cell_latent_shift, expected_observed_departures, has_departures
 from .scores import expected_observed
+from .util import SynthError
 
 #: Complementary group pairs whose optima must differ (the welfare analysis target).
 GROUP_PAIRS: tuple[tuple[str, str], ...] = (
@@ -64,9 +67,14 @@ def _lookup2(
 
 
 def cell_expected_scores(
-    params: xr.Dataset, census_frame: pd.DataFrame, country: str
+    params: xr.Dataset, census_frame: pd.DataFrame, country: str, *, veto: float | None = None
 ) -> np.ndarray:
     """Expected opening-turn observed score of a new member per (sample, cell, llm).
+
+    With *veto*, instead the probability that the observed score is at most *veto*.
+    Under departures from the model (``dep_*`` variables, :mod:`prism_stats.synth.scenarios`)
+    the LLM x country and LLM x age x gender shifts enter the latent mean and the
+    expectation runs over the rater styles and spreads of the scenario.
 
     Latent mean of cell c (age a, sex g, census ethnicity e) and LLM m: intercept +
     country effect (GBR / USA; 0 when the country has no effect) + ctype effect +
@@ -110,7 +118,23 @@ def cell_expected_scores(
     has_text = "text_offset" in ds and "sigma_noise" in ds
     resid = _value(ds, "sigma_noise" if has_text else "sigma", n)
     sd = np.sqrt(_value(ds, "sigma_participant", n) ** 2 + resid**2)[:, None, None, None]
-    if has_text:
+    if has_departures(params):
+        if n != 1:
+            raise SynthError("truth with departures must have one chain and one draw")
+        eta = eta + cell_latent_shift(params, llms, iso, ages, sexes)[None, :, :, None]
+        out = expected_observed_departures(
+            eta[0], ages, params, float(_value(ds, "sigma_participant", n)[0]), float(resid[0]),
+            float(pi.ravel()[0]),
+            params["text_offset"].values if has_text else None,
+            params["text_weight"].values if has_text else None,
+            veto=veto,
+        )[None]
+    elif veto is not None:
+        offsets = np.asarray(params["text_offset"].values, dtype=float) if has_text else np.zeros(1)
+        weights = np.asarray(params["text_weight"].values, dtype=float) if has_text else np.ones(1)
+        below = ndtr((veto + 0.5 - eta[..., None] - offsets) / sd[..., None]) @ weights
+        out = (1 - pi) * below
+    elif has_text:
         offsets = np.asarray(params["text_offset"].values, dtype=float)
         weights = np.asarray(params["text_weight"].values, dtype=float)
         out = np.stack(

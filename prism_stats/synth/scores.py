@@ -16,6 +16,7 @@ from scipy.special import ndtr
 from prism_stats import vocab
 
 from .conversations import Design
+from .scenarios import latent_shift, noise_multiplier, observe, rater_styles
 from .util import SynthError
 
 # --- closed-form expectations -------------------------------------------------------------------
@@ -165,7 +166,7 @@ def scores(
         text = np.zeros(n)
         resid_sd = float(val("sigma"))
     pi = float(val("pi_default")) if "pi_default" in tr else 0.0
-    noise = rng.normal(0.0, resid_sd, n)
+    noise = rng.normal(0.0, resid_sd, n) * noise_multiplier(tr, part)
     slider_default = rng.random(n) < pi
     jitter = rng.random(n)
 
@@ -184,9 +185,11 @@ def scores(
             + val("llm_ethnicity")[m, eth[rows]]
             + text[rows]
             + noise[rows]
+            + latent_shift(tr, m, country[rows], age[rows], gender[rows])
         )
         latent[rows] = lat
-        score[rows] = np.where(slider_default[rows], 50, np.rint(np.clip(lat, 1, 100))).astype(int)
+        observed = observe(lat, rater_styles(tr, part[rows]), tr, rng)
+        score[rows] = np.where(slider_default[rows], 50, observed).astype(int)
 
     inter = r["interaction"].to_numpy()
     opening = np.flatnonzero(~later)

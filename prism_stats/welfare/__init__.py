@@ -4,7 +4,9 @@
   study's jury analysis (rater pools, juries drawn with replacement), on the per-user
   mean tables of :mod:`~prism_stats.welfare.jury_tables`, optionally completed by the
   chained-equations imputation of :mod:`~prism_stats.welfare.imputation`;
-- :mod:`~prism_stats.welfare.model_based` -- welfare from the fitted model's posterior;
+- :mod:`~prism_stats.welfare.model_based` -- welfare from the fitted model's posterior,
+  with full-information or exposure-matched juries (:mod:`~prism_stats.welfare.exposure`;
+  compiled samplers in :mod:`~prism_stats.welfare.sampling`);
   :mod:`~prism_stats.welfare.truth` -- the synthetic generator's true welfare;
 - :mod:`~prism_stats.welfare.results` -- the result schema shared by the analyses;
   :mod:`~prism_stats.welfare.summaries` -- summaries, exclusion gaps, FOSD and writing;
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 from ..vocab import VETO_THRESHOLD
+from .exposure import EXPOSURE_FOLDERS, EXPOSURES, exposure_profiles
 from .imputation import IMPUTE_BOUNDS, bayesian_ridge, iterative_impute
 from .juries import UNSEEN_VALUE, jury_scores, pick_best, population_welfare, run_juries
 from .jury_tables import JuryInputError, JuryTables, jury_tables
@@ -52,6 +55,8 @@ from .summaries import (
 from .truth import true_welfare
 
 __all__ = [
+    "EXPOSURES",
+    "EXPOSURE_FOLDERS",
     "FOSD_COLUMNS",
     "GAP_COLUMNS",
     "IMPUTE_BOUNDS",
@@ -78,6 +83,7 @@ __all__ = [
     "default_reference",
     "exclusion_gaps",
     "expected_gaps",
+    "exposure_profiles",
     "fosd_dominates",
     "fosd_table",
     "iterative_impute",

@@ -11,7 +11,10 @@ rating model, with its full posterior uncertainty:
 - a **jury** of n is drawn from the pool (its cell counts are multinomial);
 - each **juror** rates every LLM as a new participant of their cell would:
   ``y_jm = eta_{c_j m} + u_j + e_jm`` with a new participant effect
-  ``u_j ~ N(0, sigma_participant)`` and noise ``e_jm ~ N(0, sigma)``;
+  ``u_j ~ N(0, sigma_participant)`` and ``e_jm`` the noise plus, when the model has them,
+  the juror's lasting taste for m and their own noise scale: sd
+  ``sqrt(E[s_j^2] + sigma_rater_llm^2)`` (:func:`~prism_stats.model.predict.rating_noise_sd`;
+  the juries average over jurors, so the mean noise variance is what matters);
 - the jury **picks** by a rule: ``mean`` (highest mean rating), ``chosen`` (highest
   share of jurors who choose the LLM when it is shown against a random opening set of
   2-4 LLMs) or ``veto`` (lowest share of ratings <= 10);
@@ -46,19 +49,23 @@ the veto probabilities use the latent scale exactly.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
 from scipy import special
+from threadpoolctl import threadpool_limits
 
 from .. import census
 from ..model.choice import cell_choice_probabilities
 from ..model.fit import Run
-from ..model.rating import stacked
+from ..model.predict import new_rater_sd, rating_noise_sd, scalar_or_zero, stacked
 from ..model.spec import ModelSpec
 from ..poststrat import cell_predictions
+from .exposure import EXPOSURES, JuryExposure, exposure_profiles, jury_exposure, unseen_value
 from .juries import VETO_THRESHOLD
 from .results import (
     JURY_SIZES,
@@ -71,6 +78,14 @@ from .results import (
     build_schemes,
     scheme_coords,
     welfare_dataset,
+)
+from .sampling import (
+    BinomialTables,
+    chosen_probabilities_kernel,
+    pick_by_noisy_mean,
+    pick_by_votes,
+    pick_exposed_means,
+    pick_exposed_votes,
 )
 
 if TYPE_CHECKING:
@@ -120,18 +135,7 @@ def pool_shares(frame, pools: Sequence[str], custom: Mapping[str, Sequence[float
     return out
 
 
-def _elementary_symmetric(a: np.ndarray, kmax: int) -> np.ndarray:
-    """e_0..e_kmax of the values along the last axis: array (kmax+1, ...)."""
-    e = np.zeros((kmax + 1, *a.shape[:-1]))
-    e[0] = 1.0
-    for j in range(a.shape[-1]):
-        x = a[..., j]
-        for k in range(kmax, 0, -1):
-            e[k] = e[k] + x * e[k - 1]
-    return e
-
-
-def chosen_probabilities(eta: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+def chosen_probabilities(eta: np.ndarray, sigma: np.ndarray, *, threads: int | None = None) -> np.ndarray:
     """P(a member of each cell picks LLM m when it is shown in a random opening set).
 
     Parameters
@@ -140,6 +144,8 @@ def chosen_probabilities(eta: np.ndarray, sigma: np.ndarray) -> np.ndarray:
         Expected ratings per draw, LLM and cell.
     sigma : array (S,)
         Residual sd per draw.
+    threads : int, optional
+        Threads sharing the draws (default: the CPUs this process may use).
 
     Returns
     -------
@@ -148,39 +154,68 @@ def chosen_probabilities(eta: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     S, M, C = eta.shape
     size_weight = {k: k * n for k, n in OPENING_SET_COUNTS.items() if k <= M}
     total = sum(size_weight.values())
-    kmax = max(size_weight) - 1
-    out = np.zeros((S, M, C))
-    scaled = eta / sigma[:, None, None]
-    for m in range(M):
-        rivals = np.delete(scaled, m, axis=1)  # (S, M-1, C)
-        diff = scaled[:, m : m + 1, :] - rivals  # (S, M-1, C)
-        acc = np.zeros((S, C))
-        for z, w in zip(_GH_Z, _GH_W, strict=True):
-            a = special.ndtr(z + diff)  # P(rival below m | z)
-            e = _elementary_symmetric(np.moveaxis(a, 1, -1), kmax)  # (kmax+1, S, C)
-            for k, sw in size_weight.items():
-                acc += w * (sw / total) * e[k - 1] / special.comb(M - 1, k - 1)
-        out[:, m, :] = acc
+    sizes = np.array(list(size_weight), dtype=np.int64)
+    factors = np.array([w / total / special.comb(M - 1, k - 1) for k, w in size_weight.items()])
+    scaled = np.ascontiguousarray(eta / np.asarray(sigma)[:, None, None], dtype=np.float64)
+    out = np.empty((S, M, C))
+    step = max(1, -(-S // (4 * _threads(threads))))
+
+    def part(start: int) -> None:
+        sl = slice(start, min(start + step, S))
+        chosen_probabilities_kernel(scaled[sl], _GH_Z, _GH_W, sizes, factors, out[sl])
+
+    _parallel(part, range(0, S, step), threads)
     return out
 
 
+def _threads(threads: int | None) -> int:
+    """Threads to use: *threads*, else ``$NUMBA_NUM_THREADS`` (1 in the sweeps' workers),
+    else the CPUs this process may run on."""
+    if threads is not None:
+        if threads < 1:
+            raise WelfareResultError(f"threads must be >= 1, got {threads}")
+        return int(threads)
+    if os.environ.get("NUMBA_NUM_THREADS", "").isdigit():
+        return max(1, int(os.environ["NUMBA_NUM_THREADS"]))
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _parallel(fn, items, threads: int | None) -> None:
+    """Run ``fn(item)`` for every item on a thread pool (the kernels release the GIL).
+
+    Results never depend on the number of threads: every unit of work has its own
+    random generator, spawned from the run's seed in a fixed order.
+    """
+    items = list(items)
+    n = min(_threads(threads), len(items))
+    if n <= 1:
+        for item in items:
+            fn(item)
+        return
+    # one BLAS thread per worker thread (no oversubscription of the cores)
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(n) as pool:
+        for _ in pool.map(fn, items):
+            pass
+
+
 def _rule_tables(params: xr.Dataset, spec: ModelSpec, frame, country: str, rules: Sequence[str],
-                 seed: int, choice: Any = None, harmonisation: str = "default") -> dict[str, np.ndarray]:
+                 seed: int, choice: Any = None, harmonisation: str = "default",
+                 threads: int | None = None) -> dict[str, np.ndarray]:
     """Per-rule cell values (S, M, C): expected rating, chosen probability, veto probability."""
     expected = cell_predictions(params, spec, frame, country, seed=seed)
     eta = expected.transpose(..., "llm", "cell").values.reshape(-1, expected.sizes["llm"], len(frame))
-    sigma = stacked(params, "sigma")
+    sigma = rating_noise_sd(params)
     out = {"mean": eta}
     if "chosen" in rules and choice is not None:
         out["chosen"] = _choice_model_probabilities(choice, country, expected["llm"].values, eta.shape[0],
                                                     harmonisation, seed)
     elif "chosen" in rules:
-        out["chosen"] = chosen_probabilities(eta, sigma)
+        out["chosen"] = chosen_probabilities(eta, sigma, threads=threads)
     if "veto" in rules:
         latent = eta if spec.family == "gaussian" else cell_predictions(
             params, spec.replace(family="gaussian"), frame, country, seed=seed
         ).transpose(..., "llm", "cell").values.reshape(eta.shape)
-        sd = np.sqrt(sigma**2 + stacked(params, "sigma_participant") ** 2)[:, None, None]
+        sd = new_rater_sd(params)[:, None, None]
         # integer slider: a rating <= 10 is a latent value below 10.5
         out["veto"] = special.ndtr((VETO_THRESHOLD + 0.5 - latent) / sd)
     return out
@@ -216,6 +251,9 @@ def model_welfare(
     custom_pools: Mapping[str, Sequence[float]] | None = None,
     choice: Any = None,
     chunk: int = 50,
+    threads: int | None = None,
+    exposure: str = "full",
+    profiles: Any = None,
 ) -> xr.Dataset:
     """Model-based welfare of juries drawn from census pools.
 
@@ -241,7 +279,19 @@ def model_welfare(
         A fitted choice model (:mod:`prism_stats.model.choice`) for the ``chosen`` rule;
         without one, chosen probabilities are derived from the rating model.
     chunk : int
-        Posterior draws processed at once (memory: chunk x replicates x LLMs floats).
+        Posterior draws processed at once (memory: chunk x replicates x LLMs floats per
+        thread).
+    threads : int, optional
+        Threads sharing the work (default: the CPUs this process may use); the results do
+        not depend on it.
+    exposure : {"full", "matched"}
+        ``"full"``: every juror rates every LLM; ``"matched"``: each juror rates only the
+        LLMs a participant of the run's design saw in opening turns, and the study's fill
+        rules apply to LLMs no juror saw (:mod:`prism_stats.welfare.exposure`).
+    profiles : optional
+        Exposure profiles for ``"matched"`` (anything
+        :func:`~prism_stats.welfare.exposure.exposure_profiles` takes; default: the
+        run's design). Required when *run* is ``(params, spec)``.
 
     Returns
     -------
@@ -253,6 +303,14 @@ def model_welfare(
     for r in rules:
         if r not in RULES:
             raise WelfareResultError(f"unknown rule {r!r}; expected one of {RULES}")
+    if exposure not in EXPOSURES:
+        raise WelfareResultError(f"unknown exposure {exposure!r}; expected one of {EXPOSURES}")
+    if exposure == "matched":
+        if profiles is None and not isinstance(run, Run):
+            raise WelfareResultError("exposure='matched' needs exposure profiles (a run, its design "
+                                     "or a release) when welfare is computed from (params, spec)")
+        profiles = exposure_profiles(run if profiles is None else profiles,
+                                     [str(x) for x in params["llm"].values])
     params = _thin(params, draws)
     frame = census.frame(country, harmonisation)
     masks = census.group_masks(frame)
@@ -264,37 +322,54 @@ def model_welfare(
         schemes += [Scheme(p, int(s)) for s in skewed_sizes]
     shares = pool_shares(frame, sorted({s.pool for s in schemes}), custom_pools)
 
-    tables = _rule_tables(params, spec, frame, country, rules, seed, choice, harmonisation)
-    sigma = stacked(params, "sigma")
+    tables = _rule_tables(params, spec, frame, country, rules, seed, choice, harmonisation, threads)
+    # a juror's ratings of different LLMs share their participant effect (it cancels in the
+    # pick) but not their noise and lasting taste for each LLM
+    sigma = rating_noise_sd(params)
     S, M, _ = tables["mean"].shape
     target_w = np.stack([np.where(masks[t], counts, 0.0) / counts[masks[t]].sum() for t in targets])
 
     root = np.random.SeedSequence([seed, sum(map(ord, country))])
-    comp_seeds, noise_seeds = root.spawn(2)
+    comp_seeds, noise_seeds, exposure_seeds = root.spawn(3)
     comp_rngs = dict(zip([s.name for s in schemes], comp_seeds.spawn(len(schemes)), strict=True))
     compositions = {
         s.name: np.random.default_rng(comp_rngs[s.name]).multinomial(s.size, shares[s.pool], size=replicates)
         for s in schemes
     }
-    noise_rng = np.random.default_rng(noise_seeds)
-
     chosen = np.empty((len(rules), len(schemes), S, replicates), dtype=np.int16)
-    for ri, rule in enumerate(rules):
-        table = tables[rule]  # (S, M, C)
-        for si, scheme in enumerate(schemes):
-            K = compositions[scheme.name].astype(float)  # (R, C)
-            n = scheme.size
-            for start in range(0, S, chunk):
-                sl = slice(start, min(start + chunk, S))
-                avg = np.einsum("rc,smc->srm", K, table[sl], optimize=True) / n  # (s, R, M)
-                if rule == "mean":
-                    score = avg + (sigma[sl, None, None] / np.sqrt(n)) * noise_rng.standard_normal(avg.shape)
-                else:
-                    votes = noise_rng.binomial(n, np.clip(avg, 0.0, 1.0)).astype(float)
-                    # random tie-break among equal counts (jitter below one vote)
-                    votes += 0.5 * noise_rng.random(votes.shape)
-                    score = -votes if rule == "veto" else votes
-                chosen[ri, si, sl] = score.argmax(axis=-1)
+    # units of work: (rule, scheme, chunk of draws), each with its own generator
+    units = [(ri, si, start) for ri in range(len(rules)) for si in range(len(schemes))
+             for start in range(0, S, chunk)]
+    unit_seeds = dict(zip(units, noise_seeds.spawn(len(units)), strict=True))
+    vote_tables = {s.size: BinomialTables(s.size) for s in schemes
+                   if set(rules) - {"mean"} and exposure == "full"}
+    if exposure == "matched":
+        seen = {s.name: jury_exposure(profiles.values, compositions[s.name], np.random.default_rng(q))
+                for s, q in zip(schemes, exposure_seeds.spawn(len(schemes)), strict=True)}
+        tau = stacked(params, "sigma_participant")
+        taste2 = scalar_or_zero(params, "sigma_rater_llm") ** 2
+        noise2 = sigma**2 - taste2
+
+    def run_unit(unit: tuple[int, int, int]) -> None:
+        ri, si, start = unit
+        rule, scheme = rules[ri], schemes[si]
+        rng = np.random.default_rng(unit_seeds[unit])
+        sl = slice(start, min(start + chunk, S))
+        n = scheme.size
+        if exposure == "matched":
+            _matched_picks(rule, seen[scheme.name], tables[rule][sl], tau[sl], taste2[sl], noise2[sl],
+                           rng, chosen[ri, si, sl])
+            return
+        K = compositions[scheme.name].astype(float)  # (R, C)
+        avg = np.ascontiguousarray(np.einsum("rc,smc->srm", K, tables[rule][sl], optimize=True) / n)
+        picks = chosen[ri, si, sl]
+        if rule == "mean":
+            pick_by_noisy_mean(avg, np.ascontiguousarray(sigma[sl] / np.sqrt(n)), rng, picks)
+        else:
+            t = vote_tables[n]
+            pick_by_votes(avg, n, rule == "veto", rng, t.cdf, t.guide, t.grid, picks)
+
+    _parallel(run_unit, units, threads)
 
     # Welfare of each LLM for each target, per rule: (rule, target, llm, S)
     lw = np.empty((len(rules), len(targets), M, S))
@@ -326,10 +401,31 @@ def model_welfare(
         "harmonisation": harmonisation,
         "population": "census",
         "chosen_source": "choice model" if choice is not None else "rating model",
+        "exposure": exposure,
+        **({"exposure_profiles": int(profiles.sizes["profile"]),
+            "exposure_source": str(profiles.attrs.get("source", ""))} if exposure == "matched" else {}),
     })
     for v in ("welfare", "regret"):
         ds[v] = ds[v].astype(np.float32)
     return ds
+
+
+def _matched_picks(rule: str, seen: JuryExposure, table: np.ndarray, tau: np.ndarray,
+                   taste2: np.ndarray, noise2: np.ndarray, rng: np.random.Generator,
+                   out: np.ndarray) -> None:
+    """Picks of exposure-matched juries for a chunk of draws (see :mod:`.exposure`)."""
+    if rule == "mean":
+        mean = np.einsum("rmc,smc->srm", seen.seen_cells, table, optimize=True)
+        mean = np.ascontiguousarray(mean / np.maximum(seen.n_seen, 1)[None])
+        pick_exposed_means(mean, seen.n_seen, seen.factor, seen.inv_exposure, np.ascontiguousarray(tau),
+                           np.ascontiguousarray(taste2), np.ascontiguousarray(noise2),
+                           unseen_value(rule), rng, out)
+        return
+    jurors = seen.showings.sum(axis=-1)  # (R, A, M)
+    prob = np.einsum("ramc,smc->sram", seen.showings, table, optimize=True)
+    prob = np.ascontiguousarray(prob / np.maximum(jurors, 1)[None])
+    pick_exposed_votes(prob, jurors.round().astype(np.int64), seen.n_seen, rule == "veto",
+                       unseen_value(rule), rng, out)
 
 
 def expected_gaps(ds: xr.Dataset, *, quantiles: tuple[float, float] = (0.05, 0.95)) -> pd.DataFrame:

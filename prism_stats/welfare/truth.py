@@ -3,8 +3,10 @@
 The model-based analysis estimates welfare from a fitted model. On synthetic data the
 generator's own process gives the truth: jurors are new members of census cells whose
 ratings are simulated exactly as the generator rates (latent mean + new participant
-effect + random conversation type + text-feature contribution + noise; the slider left
-at 50 with probability ``pi_default``; otherwise rounded and clipped to 1..100). The
+effect + random conversation type + text-feature contribution + noise; then the
+generator's observation process -- clipped and rounded to 1..100, and under departures
+from the model the rater's style, piles and heaping -- and the slider left at 50 with
+probability ``pi_default``). The
 welfare of a target group is its true population value of the picked LLM (mean
 observed rating, or 1 - the share of ratings <= 10).
 
@@ -18,12 +20,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
-from scipy import special
 
-from .. import census
-from ..model.rating import stacked
+from .. import census, vocab
+from ..synth.scenarios import cell_latent_shift, new_rater_traits, observe
+from ..synth.population import cell_expected_scores
+from ..model.predict import stacked
 from ..model.spec import ModelSpec
-from ..poststrat import cell_predictions, expected_clipped
+from ..poststrat import cell_predictions
 from .model_based import VETO_THRESHOLD, pool_shares
 from .results import (
     JURY_SIZES,
@@ -70,6 +73,10 @@ def true_welfare(
     eta = cell_predictions(params, truth_spec, frame, country).isel(chain=0, draw=0)
     eta = eta.transpose("llm", "cell").values  # latent mean without the conversation type
     llms = [str(x) for x in params["llm"].values]
+    ages = frame["age"].astype(str).to_numpy()
+    # departures from the model (synth.scenarios): LLM x country / x age x gender shifts
+    eta = eta + cell_latent_shift(params, llms, vocab.COUNTRY_ISO3[country], list(ages),
+                                  frame["sex"].astype(str).tolist()).T
     M, C = eta.shape
     ctype = stacked(params, "ctype_effect")[0] if "ctype_effect" in params else np.zeros(1)
     pi = _scalar(params, "pi_default")
@@ -79,14 +86,10 @@ def true_welfare(
     offsets = params["text_offset"].values if has_text else np.zeros(1)
     weights = params["text_weight"].values if has_text else np.ones(1)
 
-    # True welfare tables (target, llm) per rule.
-    sd = np.sqrt(tau**2 + noise**2)
-    z = eta[:, :, None, None] + ctype[None, None, :, None] + offsets[None, None, None, :]
-    mean_obs = pi * 50 + (1 - pi) * expected_clipped(z, sd)
-    veto = (1 - pi) * special.ndtr((VETO_THRESHOLD + 0.5 - z) / sd)
+    # True welfare tables (target, llm) per rule: the generator's exact cell expectations.
     cell_value = {
-        "mean": (mean_obs @ weights).mean(axis=2),  # (M, C): text then ctype averaged
-        "veto": 1.0 - (veto @ weights).mean(axis=2),
+        "mean": cell_expected_scores(params, frame, country)[0].T,  # (M, C)
+        "veto": 1.0 - cell_expected_scores(params, frame, country, veto=VETO_THRESHOLD)[0].T,
     }
     target_w = np.stack([np.where(masks[t], counts, 0.0) / counts[masks[t]].sum() for t in targets])
     lw = np.stack([target_w @ cell_value[r].T for r in rules])  # (rule, target, llm)
@@ -98,12 +101,15 @@ def true_welfare(
     for si, scheme in enumerate(schemes):
         n = scheme.size
         cells = rng.choice(C, size=(replicates, n), p=shares[scheme.pool])
+        style, spread = new_rater_traits(params, ages[cells.ravel()], rng)
         latent = (eta.T[cells]  # (R, n, M)
                   + tau * rng.standard_normal((replicates, n, 1))
                   + ctype[rng.integers(0, len(ctype), (replicates, n, 1))]
                   + rng.choice(offsets, size=(replicates, n, M), p=weights)
-                  + noise * rng.standard_normal((replicates, n, M)))
-        observed = np.where(rng.random((replicates, n, M)) < pi, 50.0, np.clip(np.round(latent), 1, 100))
+                  + noise * spread.reshape(replicates, n, 1) * rng.standard_normal((replicates, n, M)))
+        per_rating = None if style is None else np.repeat(style, M)
+        observed = observe(latent.ravel(), per_rating, params, rng).reshape(latent.shape)
+        observed = np.where(rng.random((replicates, n, M)) < pi, 50.0, observed)
         jitter = rng.random((replicates, M)) * 1e-9  # random tie-break
         for ri, rule in enumerate(rules):
             if rule == "mean":
