@@ -84,7 +84,7 @@ def predict_only(args: argparse.Namespace, info: dict, env: dict) -> int:
     print_table([{"step": f"participant redraws ({r['n_participants']} participants, {r['n_cells']} cells)",
                   "seconds": r["participant_draws_s"]},
                  {"step": "per-participant log-likelihood", "seconds": r["loglik_s"]},
-                 {"step": "post-processing total", "seconds": r["post_s"]}],
+                 {"step": "both, as fit() runs them", "seconds": r["fit_post_s"]}],
                 [("step", "step", ""), ("seconds", "seconds", ".2f")])
     print(f"peak RSS {r['peak_rss_mb']:.0f} MB; load {r['load1_before']} -> {r['load1_after']}")
     write_json(args.json, {"machine": info, "args": vars(args), "predict": r})

@@ -30,7 +30,7 @@ from .compiled import compile_model, reproducible_numerics
 from .convergence import diagnose
 from .design import Design, build_design
 from .effects import is_raw
-from .predict import draw_participant_effects, participant_loglik
+from .predict import draw_participant_effects, participant_loglik, participant_posterior
 from .rating import build_model
 from .spec import ModelSpec, load_spec
 
@@ -236,14 +236,19 @@ def fit(
     idata = _tidy_idata(raw, design)
     timings["design_s"] = t_design
     if "participant_effect" not in idata["posterior"].data_vars:
-        # Marginalized participants: redraw them from their exact conditional posterior.
+        # Marginalized participants: redraw them from their exact conditional posterior
+        # (and, in the same pass over the cells, the per-participant log-likelihood).
         t0 = time.perf_counter()
         rng = np.random.default_rng([int(settings["seed"]), 1])
         post = idata["posterior"].to_dataset()
-        post["participant_effect"] = draw_participant_effects(post, design, spec, rng)
+        if loglik:
+            post["participant_effect"], ll = participant_posterior(post, design, spec, rng)
+            idata["log_likelihood"] = xr.DataTree(xr.Dataset({"score": ll}))
+        else:
+            post["participant_effect"] = draw_participant_effects(post, design, spec, rng)
         idata["posterior"] = xr.DataTree(post)
         timings["participant_draws_s"] = time.perf_counter() - t0
-    if loglik:
+    elif loglik:
         t0 = time.perf_counter()
         ll = participant_loglik(idata["posterior"].to_dataset(), design, spec)
         idata["log_likelihood"] = xr.DataTree(xr.Dataset({"score": ll}))
