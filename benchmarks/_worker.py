@@ -359,6 +359,18 @@ def task_fit_reuse(cfg: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _welfare_summary(ds) -> dict[str, Any]:
+    """Mean welfare per (rule, scheme, target) with the standard error over juries
+    (replicate means over draws; the posterior draws are common to any implementation)."""
+    w = ds["welfare"].astype("float64").squeeze(drop=True)
+    per_jury = w.mean([d for d in ("chain", "draw") if d in w.dims])
+    mean = per_jury.mean("replicate").transpose("rule", "scheme", "target")
+    se = (per_jury.std("replicate") / np.sqrt(per_jury.sizes["replicate"])).transpose("rule", "scheme", "target")
+    return {"rule": [str(x) for x in mean["rule"].values], "scheme": [str(x) for x in mean["scheme"].values],
+            "target": [str(x) for x in mean["target"].values], "mean": mean.values.tolist(),
+            "se": se.values.tolist()}
+
+
 def task_postprocess(cfg: dict[str, Any]) -> dict[str, Any]:
     from prism_stats.model import Run
     from prism_stats.poststrat import poststratify
@@ -399,6 +411,8 @@ def task_postprocess(cfg: dict[str, Any]) -> dict[str, Any]:
         for c in countries:
             ds, secs = timed(lambda c=c, kw=kwargs: model_welfare(run, c, **kw))
             per[c] = {"seconds": secs, "sizes": {k: int(v) for k, v in ds.sizes.items()}}
+            if key == "welfare_3rules":  # to compare implementations in distribution
+                per[c]["summary"] = _welfare_summary(ds)
         out[key] = {"kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
                     "per_country": per, "seconds": sum(v["seconds"] for v in per.values())}
     out["mrp_plus_welfare_mean_s"] = out["mrp_s"] + out["welfare_mean"]["seconds"]
