@@ -360,6 +360,18 @@ def task_fit_reuse(cfg: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _welfare_summary(ds) -> dict[str, Any]:
+    """Mean welfare per (rule, scheme, target) with the standard error over juries
+    (replicate means over draws; the posterior draws are common to any implementation)."""
+    w = ds["welfare"].astype("float64").squeeze(drop=True)
+    per_jury = w.mean([d for d in ("chain", "draw") if d in w.dims])
+    mean = per_jury.mean("replicate").transpose("rule", "scheme", "target")
+    se = (per_jury.std("replicate") / np.sqrt(per_jury.sizes["replicate"])).transpose("rule", "scheme", "target")
+    return {"rule": [str(x) for x in mean["rule"].values], "scheme": [str(x) for x in mean["scheme"].values],
+            "target": [str(x) for x in mean["target"].values], "mean": mean.values.tolist(),
+            "se": se.values.tolist()}
+
+
 def task_postprocess(cfg: dict[str, Any]) -> dict[str, Any]:
     from prism_stats.model import Run
     from prism_stats.poststrat import poststratify
@@ -400,6 +412,8 @@ def task_postprocess(cfg: dict[str, Any]) -> dict[str, Any]:
         for c in countries:
             ds, secs = timed(lambda c=c, kw=kwargs: model_welfare(run, c, **kw))
             per[c] = {"seconds": secs, "sizes": {k: int(v) for k, v in ds.sizes.items()}}
+            if key == "welfare_3rules":  # to compare implementations in distribution
+                per[c]["summary"] = _welfare_summary(ds)
         out[key] = {"kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
                     "per_country": per, "seconds": sum(v["seconds"] for v in per.values())}
     out["mrp_plus_welfare_mean_s"] = out["mrp_s"] + out["welfare_mean"]["seconds"]
@@ -483,6 +497,14 @@ def task_predict_post(cfg: dict[str, Any]) -> dict[str, Any]:
     participant_loglik(post, design, spec)
     out["loglik_s"] = time.perf_counter() - t
     out["post_s"] = out["participant_draws_s"] + out["loglik_s"]
+    try:  # what fit() runs: both from one pass over the cells
+        from prism_stats.model.predict import participant_posterior
+    except ImportError:  # code before participant_posterior existed: fit() made the two calls
+        out["fit_post_s"] = out["post_s"]
+    else:
+        t = time.perf_counter()
+        participant_posterior(post, design, spec, np.random.default_rng(3))
+        out["fit_post_s"] = time.perf_counter() - t
     return out
 
 

@@ -32,6 +32,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -69,6 +70,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
     p.add_argument("--timeout", type=float, default=3600)
     p.add_argument("--json", help="also write the raw results to this file")
+    p.add_argument("--compare", help="the --json file of another implementation on the same run: "
+                                     "compare the 3-rule welfare grids (mean welfare per rule, scheme, target)")
     p.add_argument("--dry-run", action="store_true", help="print the plan, fit nothing")
     return p.parse_args(argv)
 
@@ -84,11 +87,29 @@ def predict_only(args: argparse.Namespace, info: dict, env: dict) -> int:
     print_table([{"step": f"participant redraws ({r['n_participants']} participants, {r['n_cells']} cells)",
                   "seconds": r["participant_draws_s"]},
                  {"step": "per-participant log-likelihood", "seconds": r["loglik_s"]},
-                 {"step": "post-processing total", "seconds": r["post_s"]}],
+                 {"step": "both, as fit() runs them", "seconds": r["fit_post_s"]}],
                 [("step", "step", ""), ("seconds", "seconds", ".2f")])
     print(f"peak RSS {r['peak_rss_mb']:.0f} MB; load {r['load1_before']} -> {r['load1_after']}")
     write_json(args.json, {"machine": info, "args": vars(args), "predict": r})
     return 0
+
+
+def compare_welfare(new: dict, old: dict) -> None:
+    """Mean welfare of every (rule, scheme, target) cell of two implementations' 3-rule
+    grids: largest difference in units of its standard error over juries."""
+    import numpy as np
+
+    for c, v in new["welfare_3rules"]["per_country"].items():
+        a, b = v["summary"], old["welfare_3rules"]["per_country"][c]["summary"]
+        if (a["rule"], a["scheme"], a["target"]) != (b["rule"], b["scheme"], b["target"]):
+            print(f"compare {c}: the grids differ in their labels; not compared")
+            continue
+        diff = np.abs(np.array(a["mean"]) - np.array(b["mean"]))
+        z = diff / np.hypot(np.array(a["se"]), np.array(b["se"]))
+        worst = np.unravel_index(np.argmax(z), z.shape)
+        print(f"compare {c}: {z.size} cells, max |diff| {diff.max():.4f}, max |z| {z.max():.2f} "
+              f"({a['rule'][worst[0]]}, {a['scheme'][worst[1]]}, {a['target'][worst[2]]}); "
+              f"|z| > 2 in {(z > 2).sum()}, > 3 in {(z > 3).sum()}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{r['mrp_plus_welfare_3rules_s']:.1f} s")
     print(f"peak RSS {r['peak_rss_mb']:.0f} MB; load {r['load1_before']} -> {r['load1_after']}; "
           f"reading the run folder {r['load_run_s']:.1f} s (not counted)")
+    if args.compare:
+        compare_welfare(r, json.loads(Path(args.compare).read_text())["postprocess"])
     if fit:
         fit.pop("posterior", None)  # keep the JSON small
     write_json(args.json, {"machine": info, "args": vars(args), "fit": fit, "postprocess": r})

@@ -8,14 +8,21 @@ constraints of the new effects are checked at a random point.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
+import xarray as xr
 from scipy import integrate, stats
 from test_model_likelihood import _individual, _loglik_terms, _params, _point_values
 from tidy_sim import simulate_tidy
 
 from prism_stats.model import build_design, build_model, load_spec
-from prism_stats.model.predict import draw_participant_effects, linear_predictor, participant_loglik
+from prism_stats.model.predict import (
+    draw_participant_effects,
+    linear_predictor,
+    participant_loglik,
+    participant_posterior,
+)
 
 
 @pytest.fixture(scope="module")
@@ -189,3 +196,31 @@ def test_residence_terms_take_every_data_value_from_containers(small, residence)
         pm.set_data(model_data(other, spec))
     rebuilt = build_model(other, spec)
     assert model.compile_logp()(point) == pytest.approx(rebuilt.compile_logp()(point), rel=1e-12)
+
+
+@pytest.mark.parametrize("rater_llm,rater_scale", [(True, True), (False, False)])
+def test_one_pass_posterior_is_bit_identical_to_the_two_calls(small, rater_llm, rater_scale):
+    """``participant_posterior`` (what ``fit`` runs) gives the same bits as
+    ``draw_participant_effects`` + ``participant_loglik``, for any chunk of samples and any
+    number of numba threads (each block is summed by one thread in cell order)."""
+    part, rat, _ = small
+    spec = _spec(rater_llm=rater_llm, rater_scale=rater_scale)
+    design = build_design((part, rat), spec)
+    model = build_model(design, spec)
+    points = [_point_values(model, seed)[1] for seed in range(6)]  # 2 chains x 3 draws
+    params = xr.Dataset({name: (("chain", "draw", *model.named_vars_to_dims.get(name, ())),
+                                np.stack([np.asarray(v[name]) for v in points]).reshape(2, 3, *np.shape(points[0][name])))
+                         for name in points[0] if name != "participant_effect"}, coords=dict(design.coords))
+    effects, ll = participant_posterior(params, design, spec, np.random.default_rng(4))
+    assert effects.dims == ll.dims == ("chain", "draw", "participant")
+    assert np.isfinite(ll.values).all() and effects.values.std() > 0
+    before = numba.get_num_threads()
+    try:
+        for threads in {1, min(2, numba.config.NUMBA_NUM_THREADS)}:
+            numba.set_num_threads(threads)
+            separate = draw_participant_effects(params, design, spec, np.random.default_rng(4), chunk=4)
+            np.testing.assert_array_equal(separate.values, effects.values, err_msg=f"{threads} threads")
+            np.testing.assert_array_equal(participant_loglik(params, design, spec, chunk=5).values, ll.values,
+                                          err_msg=f"{threads} threads")
+    finally:
+        numba.set_num_threads(before)

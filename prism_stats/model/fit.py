@@ -34,7 +34,7 @@ from .._io import atomic_path, now_iso, package_versions, sha256_file, write_jso
 from .compiled import compile_model, reproducible_numerics
 from .convergence import diagnose
 from .design import Design, build_design
-from .predict import draw_participant_effects, participant_loglik
+from .predict import draw_participant_effects, participant_loglik, participant_posterior
 from .rating import build_model
 from .runtree import PRIOR_DRAWS, RUN_FORMAT, build_tree, missing_groups, tree_format, upgrade_tree
 from .spec import ModelSpec, SpecError, load_spec
@@ -361,14 +361,18 @@ def fit(
                        "(interrupted?); nothing was saved")
     timings["design_s"] = t_design
     post = raw["posterior"].to_dataset()
+    ll = None
     if "participant_effect" not in post.data_vars:
-        # Marginalized participants: redraw them from their exact conditional posterior.
+        # Marginalized participants: redraw them from their exact conditional posterior
+        # (and, in the same pass over the cells, the per-participant log-likelihood).
         t0 = time.perf_counter()
         rng = np.random.default_rng([int(settings["seed"]), 1])
-        post["participant_effect"] = draw_participant_effects(post, design, spec, rng)
+        if loglik:
+            post["participant_effect"], ll = participant_posterior(post, design, spec, rng)
+        else:
+            post["participant_effect"] = draw_participant_effects(post, design, spec, rng)
         timings["participant_draws_s"] = time.perf_counter() - t0
-    ll = None
-    if loglik:
+    elif loglik:
         t0 = time.perf_counter()
         ll = participant_loglik(post, design, spec)
         timings["loglik_s"] = time.perf_counter() - t0

@@ -130,19 +130,27 @@ def _sum_terms(table, codes, out):  # pragma: no cover - compiled
 
 
 @numba.njit(parallel=True, nogil=True, cache=True)
-def _block_residuals(table, codes, n, ybar, ss, block, R, Q):  # pragma: no cover - compiled
-    """Per sample and block: R = sum n (ybar - eta), Q = sum (ss + n (ybar - eta)^2)."""
-    for s in numba.prange(table.shape[0]):
-        for b in range(R.shape[1]):
-            R[s, b] = 0.0
-            Q[s, b] = 0.0
-        for i in range(codes.shape[0]):
-            acc = table[s, codes[i, 0]]
+def _block_residuals(table_t, codes, n, ybar, ss, block, group_starts, R, Q):  # pragma: no cover
+    """Per block and sample: R = sum n (ybar - eta), Q = sum (ss + n (ybar - eta)^2).
+
+    table_t : (columns, S) term values; R, Q : (blocks, S). Cells are sorted by block, and
+    each group of consecutive cells (``group_starts``) holds whole blocks, so groups run in
+    parallel and every block is summed by one thread in cell order (the same bits on any
+    number of threads). The inner loops run over samples (contiguous, vectorised). R and Q
+    come in zeroed (a block code without cells stays zero).
+    """
+    S = table_t.shape[1]
+    for g in numba.prange(group_starts.shape[0] - 1):
+        eta = np.empty(S)
+        for i in range(group_starts[g], group_starts[g + 1]):
+            eta[:] = table_t[codes[i, 0], :]
             for k in range(1, codes.shape[1]):
-                acc += table[s, codes[i, k]]
-            d = ybar[i] - acc
-            R[s, block[i]] += n[i] * d
-            Q[s, block[i]] += ss[i] + n[i] * d * d
+                eta += table_t[codes[i, k], :]
+            b = block[i]
+            for s in range(S):
+                d = ybar[i] - eta[s]
+                R[b, s] += n[i] * d
+                Q[b, s] += ss[i] + n[i] * d * d
 
 
 def linear_predictor(params: xr.Dataset, design: Design, spec: ModelSpec,
@@ -203,8 +211,19 @@ class _Blocks:
         self.ybar = c["mean"].to_numpy(dtype=float)
         self.ss = c["ss"].to_numpy(dtype=float)
         self.N = np.bincount(self.block, weights=self.n, minlength=n_blocks)
+        # groups of whole blocks for the parallel kernel (cells are sorted by block)
+        if np.any(np.diff(self.block) < 0):
+            raise ValueError("design cells must be sorted by participant (and LLM)")
+        edges = np.flatnonzero(np.diff(self.block)) + 1  # first cell of each block but the first
+        n_groups = min(256, len(edges) + 1)  # enough for any thread count, few enough to be cheap
+        cuts = edges[(np.arange(1, n_groups) * len(edges)) // n_groups]
+        self.group_starts = np.unique(np.r_[0, cuts, len(self.block)]).astype(np.int64)
+        self.identity = n_blocks == self.n_participants and bool(
+            np.array_equal(self.block_participant, np.arange(n_blocks)))
 
     def participant_sum(self, x: np.ndarray) -> np.ndarray:  # (S, blocks) -> (S, participants)
+        if self.identity:  # blocks are the participants
+            return x
         return (self.to_p @ x.T).T
 
     def residual_sums(self, params: xr.Dataset, design: Design, spec: ModelSpec,
@@ -212,16 +231,18 @@ class _Blocks:
         """Per block: residual sum R and residual sum of squares Q around the predictor
         without the participant effect (one compiled pass over the cells)."""
         table, codes = _term_table(params, _predictor_terms(params, design, spec, False), sel)
-        R = np.empty((table.shape[0], len(self.N)))
-        Q = np.empty_like(R)
-        _block_residuals(table, codes, self.n, self.ybar, self.ss, self.block, R, Q)
-        return R, Q
+        R = np.zeros((len(self.N), table.shape[0]))
+        Q = np.zeros_like(R)
+        _block_residuals(np.ascontiguousarray(table.T), codes, self.n, self.ybar, self.ss, self.block,
+                         self.group_starts, R, Q)
+        return R.T, Q.T
 
     def terms(self, sums: tuple[np.ndarray, np.ndarray], s2: np.ndarray, omega2: np.ndarray,
               tau2: np.ndarray):
         """``rater_marginal`` for residual *sums*; s2 (S, participants)."""
         R, Q = sums
-        return rater_marginal(self.N[None, :], R, Q, s2[:, self.block_participant], omega2[:, None],
+        block_s2 = s2 if self.identity else s2[:, self.block_participant]
+        return rater_marginal(self.N[None, :], R, Q, block_s2, omega2[:, None],
                               tau2[:, None], self.participant_sum, np.log, np.log1p)
 
 
@@ -233,6 +254,54 @@ def _noise_variance(params: xr.Dataset, sel: slice, n_participants: int) -> np.n
     return np.broadcast_to(s2, (s2.shape[0], n_participants))
 
 
+def _sample_array(values: np.ndarray, params: xr.Dataset, design: Design, name: str,
+                  draw_coords: bool) -> xr.DataArray:
+    dims = [d for d in ("chain", "draw") if d in params.sizes]
+    coords = {d: params[d].values for d in dims} if draw_coords else {}
+    return xr.DataArray(
+        values.reshape(*[params.sizes[d] for d in dims], values.shape[-1]),
+        dims=[*dims, "participant"],
+        coords={**coords, "participant": design.coords["participant"]},
+        name=name,
+    )
+
+
+def _gaussian_pass(params: xr.Dataset, design: Design, spec: ModelSpec, rng: np.random.Generator | None,
+                   loglik: bool, chunk: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Participant redraws (with *rng*) and/or LOO terms (with *loglik*) from one pass over
+    the cells per chunk of samples (Gaussian family)."""
+    S = n_samples(params)
+    blocks = _Blocks(design, spec)
+    n_p = blocks.n_participants
+    sigma = stacked(params, "sigma")
+    tau = stacked(params, "sigma_participant")
+    omega = scalar_or_zero(params, "sigma_rater_llm")
+    zeta = scalar_or_zero(params, "rater_scale_sd")
+    draws = np.empty((S, n_p)) if rng is not None else None
+    ll = np.empty((S, n_p)) if loglik else None
+    for start in range(0, S, chunk):
+        sel = slice(start, min(start + chunk, S))
+        sums = blocks.residual_sums(params, design, spec, sel)
+        omega2, tau2 = omega[sel] ** 2, tau[sel] ** 2
+        # a new rater has the population's noise scale, a participant their fitted one:
+        # the same without heteroscedastic raters, so one evaluation serves both
+        s2 = np.broadcast_to(sigma[sel, None] ** 2, (sums[0].shape[0], n_p))
+        shared = None if "rater_scale" in params else blocks.terms(sums, s2, omega2, tau2)
+        if draws is not None:
+            _, A, G = shared or blocks.terms(sums, _noise_variance(params, sel, n_p), omega2, tau2)
+            precision = 1.0 / tau2[:, None] + A
+            draws[sel] = G / precision + rng.standard_normal(precision.shape) / np.sqrt(precision)
+        if ll is None:
+            continue
+        if shared is not None:
+            ll[sel] = shared[0]
+            continue
+        terms = [np.log(w) + blocks.terms(sums, s2 * np.exp(2.0 * zeta[sel, None] * z), omega2, tau2)[0]
+                 for z, w in zip(_SCALE_NODES, _SCALE_WEIGHTS, strict=True)]
+        ll[sel] = np.logaddexp.reduce(np.stack(terms), axis=0)
+    return draws, ll
+
+
 def draw_participant_effects(params: xr.Dataset, design: Design, spec: ModelSpec,
                              rng: np.random.Generator, chunk: int = 250) -> xr.DataArray:
     """Draw participant effects from their exact conditional posterior (Gaussian family).
@@ -241,30 +310,21 @@ def draw_participant_effects(params: xr.Dataset, design: Design, spec: ModelSpec
     1 / P_p)`` with ``P_p = 1/tau^2 + A_p`` (:mod:`prism_stats.model.marginal`), so pairing
     one draw of u with each posterior draw gives draws from the joint posterior.
     """
-    S = n_samples(params)
-    blocks = _Blocks(design, spec)
-    n_p = blocks.n_participants
-    tau = stacked(params, "sigma_participant")
-    omega = scalar_or_zero(params, "sigma_rater_llm")
-    out = np.empty((S, n_p))
-    for start in range(0, S, chunk):
-        sel = slice(start, min(start + chunk, S))
-        s2 = _noise_variance(params, sel, n_p)
-        sums = blocks.residual_sums(params, design, spec, sel)
-        _, A, G = blocks.terms(sums, s2, omega[sel] ** 2, tau[sel] ** 2)
-        precision = 1.0 / tau[sel, None] ** 2 + A
-        out[sel] = G / precision + rng.standard_normal(precision.shape) / np.sqrt(precision)
-    dims = [d for d in ("chain", "draw") if d in params.sizes]
-    return xr.DataArray(
-        out.reshape(*[params.sizes[d] for d in dims], n_p),
-        dims=[*dims, "participant"],
-        coords={**{d: params[d].values for d in dims}, "participant": design.coords["participant"]},
-        name="participant_effect",
-    )
+    draws, _ = _gaussian_pass(params, design, spec, rng, False, chunk)
+    return _sample_array(draws, params, design, "participant_effect", True)
+
+
+def participant_posterior(params: xr.Dataset, design: Design, spec: ModelSpec, rng: np.random.Generator,
+                          *, chunk: int = 250) -> tuple[xr.DataArray, xr.DataArray]:
+    """:func:`draw_participant_effects` and :func:`participant_loglik` from one pass (Gaussian
+    family): the same values as the two calls, in half the time. Returns ``(effects, loglik)``."""
+    draws, ll = _gaussian_pass(params, design, spec, rng, True, chunk)
+    return (_sample_array(draws, params, design, "participant_effect", True),
+            _sample_array(ll, params, design, "score", False))
 
 
 def participant_loglik(params: xr.Dataset, design: Design, spec: ModelSpec,
-                       chunk: int = 100) -> xr.DataArray:
+                       chunk: int = 250) -> xr.DataArray:
     """Log-likelihood of each participant's ratings with their own effects integrated out.
 
     Returns DataArray ``score`` (chain, draw, participant). This is the predictive density
@@ -278,35 +338,12 @@ def participant_loglik(params: xr.Dataset, design: Design, spec: ModelSpec,
     (24 nodes) when the spec has ``rater_scale``. Censored family: adaptive Gauss-Hermite
     quadrature (24 nodes) of the participant effect around the Gaussian approximation.
     """
-    S = n_samples(params)
-    sigma = stacked(params, "sigma")
-    tau = stacked(params, "sigma_participant")
-    n_p = len(design.coords["participant"])
-    out = np.empty((S, n_p))
     if spec.family == "gaussian":
-        blocks = _Blocks(design, spec)
-        omega = scalar_or_zero(params, "sigma_rater_llm")
-        zeta = scalar_or_zero(params, "rater_scale_sd")
-        for start in range(0, S, chunk):
-            sel = slice(start, min(start + chunk, S))
-            sums = blocks.residual_sums(params, design, spec, sel)
-            s2 = np.broadcast_to(sigma[sel, None] ** 2, (sums[0].shape[0], n_p))
-            if "rater_scale" not in params:
-                out[sel] = blocks.terms(sums, s2, omega[sel] ** 2, tau[sel] ** 2)[0]
-                continue
-            terms = [np.log(w) + blocks.terms(sums, s2 * np.exp(2.0 * zeta[sel, None] * z),
-                                              omega[sel] ** 2, tau[sel] ** 2)[0]
-                     for z, w in zip(_SCALE_NODES, _SCALE_WEIGHTS, strict=True)]
-            out[sel] = np.logaddexp.reduce(np.stack(terms), axis=0)
+        _, ll = _gaussian_pass(params, design, spec, None, True, chunk)
     else:
-        out[:] = _censored_participant_loglik(params, design, spec, sigma, tau, chunk)
-    dims = [d for d in ("chain", "draw") if d in params.sizes]
-    return xr.DataArray(
-        out.reshape(*[params.sizes[d] for d in dims], n_p),
-        dims=[*dims, "participant"],
-        coords={"participant": design.coords["participant"]},
-        name="score",
-    )
+        ll = _censored_participant_loglik(params, design, spec, stacked(params, "sigma"),
+                                          stacked(params, "sigma_participant"), min(chunk, 100))
+    return _sample_array(ll, params, design, "score", False)
 
 
 def _censored_participant_loglik(params, design, spec, sigma, tau, chunk) -> np.ndarray:
@@ -426,6 +463,7 @@ __all__ = [
     "n_samples",
     "new_rater_sd",
     "participant_loglik",
+    "participant_posterior",
     "rating_noise_sd",
     "scalar_or_zero",
     "simulate_cells",
