@@ -76,8 +76,9 @@ def r_formula(spec, levels: Mapping[str, int] | None = None) -> RFormula:
     (``(1|llm:x)``): as fixed effects they would be hundreds of unpenalised coefficients,
     and lme4 cannot hold a variance at a given value. Participants are ``(1|participant)``
     whatever their parameterisation (centred, non-centred and marginalized are the same
-    model). Fields added to the spec later (``llm_country``, ``country_nesting``,
-    ``llm_ctype``, ``rater_llm``, ``rater_scale``) are read when present.
+    model). LLM x residence (``llm_residence``), ``llm_ctype`` and ``rater_llm`` become
+    random LLM x factor intercepts; ``rater_scale`` and the censored family are dropped with
+    a note.
 
     Parameters
     ----------
@@ -126,11 +127,15 @@ def r_formula(spec, levels: Mapping[str, int] | None = None) -> RFormula:
     for f in spec.llm_interactions:
         if has(f):
             interaction(f, "interaction", f"sigma_llm_{f}")
-    if getattr(spec, "llm_country", False) and has("country"):
-        nesting = getattr(spec, "country_nesting", "none")
-        if nesting != "none" and (levels is None or levels.get("region", 0) > 1):
+    residence = spec.llm_residence
+    if residence == "uk_us_rest" and has("residence"):
+        interaction("residence", "llm_country", "sigma_llm_country")
+        notes.append("llm:residence: GBR, USA and the rest of the world as random intercepts "
+                     "(the package: a rating-weighted zero-sum effect)")
+    elif residence in ("country", "region", "subregion") and has("country"):
+        if residence != "country" and (levels is None or levels.get("region", 0) > 1):
             interaction("region", "llm_country", "sigma_llm_region")
-            notes.append(f"llm:region: countries nested in their UN M49 {nesting} (level labels "
+            notes.append(f"llm:region: countries nested in their UN M49 {residence} (level labels "
                          "unique, so llm:country is nested in llm:region)")
         interaction("country", "llm_country", "sigma_llm_country")
     if getattr(spec, "llm_ctype", False) and spec.conversation_type and has("conversation_type"):

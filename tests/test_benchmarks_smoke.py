@@ -224,24 +224,15 @@ needs_r = pytest.mark.skipif(shutil.which("Rscript") is None or not _r_ready(),
                              reason="R with lme4 and rstanarm is not installed")
 
 DEFAULT_FORMULA = ("score ~ (1|participant) + (1|llm) + (1|country) + conversation_type + age + "
-                   "gender + ethnicity + (1|llm:age) + (1|llm:gender) + (1|llm:ethnicity)")
-
-
-class _SpecWith:
-    """A spec with extra fields (those the lead engineer is adding to ModelSpec)."""
-
-    def __init__(self, spec, **extra):
-        self._spec, self._extra = spec, extra
-
-    def __getattr__(self, name):
-        return self._extra[name] if name in self._extra else getattr(self._spec, name)
+                   "gender + ethnicity + (1|llm:age) + (1|llm:gender) + (1|llm:ethnicity) + "
+                   "(1|llm:residence)")
 
 
 def test_peers_dry_run_prints_formula(capsys, cache):
     assert load("peers").main(["--dry-run"]) == 0
     out = capsys.readouterr().out
     assert f"R formula: {DEFAULT_FORMULA}" in out
-    assert "'chains': 2, 'iter': 3000, 'warmup': 1000, 'adapt_delta': 0.9" in out  # rstanarm
+    assert "'chains': 2, 'iter': 4000, 'warmup': 1000, 'adapt_delta': 0.9" in out  # rstanarm
 
 
 def test_peers_formula_follows_the_spec():
@@ -254,7 +245,7 @@ def test_peers_formula_follows_the_spec():
     assert r_formula(spec).formula == DEFAULT_FORMULA
     # pooling decides fixed vs random; one-level factors carry no term; turns add `later`
     f = r_formula(spec.replace(pooling={"demographic": "partial", "llm": "fixed"}, turns="all",
-                               llm_interactions=("gender",)), levels={"country": 1})
+                               llm_interactions=("gender",), llm_residence="none"), levels={"country": 1})
     assert f.formula == ("score ~ (1|participant) + llm + conversation_type + later + (1|age) + "
                          "(1|gender) + (1|ethnicity) + (1|llm:gender)")
     assert any(n.startswith("country: one observed level") for n in f.notes)
@@ -262,15 +253,15 @@ def test_peers_formula_follows_the_spec():
                                                  "sigma_ethnicity", "sigma_llm_gender"]
     assert any("censored" in n and "DROPPED" in n for n in
                r_formula(spec.replace(family="censored")).notes)
-    # the effect families being added to the spec
-    ext = r_formula(_SpecWith(spec, llm_country=True, country_nesting="region", llm_ctype=True,
-                              rater_llm=True, rater_scale=True))
-    assert ext.formula == DEFAULT_FORMULA + (" + (1|llm:region) + (1|llm:country) + "
-                                             "(1|llm:conversation_type) + (1|participant:llm)")
+    # the other LLM x residence forms, LLM x conversation type and the rater terms
+    base = DEFAULT_FORMULA.removesuffix(" + (1|llm:residence)")
+    ext = r_formula(spec.replace(llm_residence="region", llm_ctype=True, rater_llm=True,
+                                 rater_scale=True))
+    assert ext.formula == base + (" + (1|llm:region) + (1|llm:country) + "
+                                  "(1|llm:conversation_type) + (1|participant:llm)")
     assert [t.term for t in ext.random_terms if t.rater] == ["participant", "participant:llm"]
     assert any(n.startswith("rater_scale DROPPED") for n in ext.notes)
-    flat = r_formula(_SpecWith(spec, llm_country=True, country_nesting="none"),
-                     levels={"region": 5})
+    flat = r_formula(spec.replace(llm_residence="country"), levels={"region": 5})
     assert "(1|llm:region)" not in flat.formula and "(1|llm:country)" in flat.formula
 
 

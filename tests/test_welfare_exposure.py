@@ -194,4 +194,4 @@ def test_cli_welfare_exposure_matched(small_run, tmp_path):
         assert (run / "exposure_matched" / name).is_file()
     assert not (run / "welfare_uk.nc").exists()  # full information goes to the run folder itself
     bad = CliRunner().invoke(app, [*args, "--exposure", "partial"])
-    assert bad.exit_code == 2 and "--exposure must be one of full, matched" in bad.output
+    assert bad.exit_code == 2 and "'partial' is not one of 'full', 'matched'" in bad.output

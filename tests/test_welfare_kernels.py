@@ -9,6 +9,7 @@ results do not depend on the number of threads.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import welfare_reference as ref
 from scipy import stats
@@ -110,7 +111,9 @@ def test_welfare_grid_matches_the_former_implementation_and_ignores_threads(smal
         comps = np.random.default_rng(99).multinomial(size, shares[pool], size=kw["replicates"])
         for rule in ("mean", "chosen", "veto"):
             old = ref.picks(rule, tables[rule], comps, sigma, np.random.default_rng(12))
-            new = one["chosen_llm"].sel(country="uk", rule=rule, scheme=scheme).values.reshape(old.shape[0], -1)
+            picked = one["chosen_llm"].sel(country="uk", rule=rule, scheme=scheme).values  # LLM names
+            new = pd.Index(one["llm"].values).get_indexer(picked.ravel()).reshape(old.shape[0], -1)
+            assert (new >= 0).all()
             f_old = np.bincount(old.ravel(), minlength=M) / old.size
             f_new = np.bincount(new.ravel(), minlength=M) / new.size
             # juries differ in composition as well as noise: allow for both

@@ -75,6 +75,19 @@ class Exposure(str, Enum):
     matched = "matched"
 
 
+class Scenario(str, Enum):
+    """Departures of the synthetic world from the rating model
+    (``prism_stats.synth.SCENARIOS``; a test keeps the two lists equal)."""
+
+    model = "model"
+    country = "country"
+    country_mild = "country_mild"
+    scale_use = "scale_use"
+    nonadditive = "nonadditive"
+    skewed = "skewed"
+    all = "all"
+
+
 class AttributeSet(str, Enum):
     """Attribute ratings of the stated-vs-revealed model."""
 

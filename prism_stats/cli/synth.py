@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from ._common import abort, output_folder, usage_error
-from ._options import EXIT_CODES_EPILOG
+from ._options import EXIT_CODES_EPILOG, Scenario
 
 #: Files of a release (and its truth) that ``synth`` writes or replaces.
 RELEASE_FILES = ("survey.jsonl", "conversations.jsonl", "utterances.jsonl", "metadata.jsonl")
@@ -72,12 +72,19 @@ def synth_cmd(
     force: Annotated[
         bool, typer.Option("--force", help="Replace a release already in --out.")
     ] = False,
+    scenario: Annotated[
+        Scenario, typer.Option("--scenario", help="How the world departs from the rating model "
+                               "(prism_stats.synth.SCENARIOS): LLM x country preferences, rater scale "
+                               "use, piles and heaping, a non-additive LLM x age x gender pattern, "
+                               "skewed rater pools, or all; 'model': none.")
+    ] = Scenario.model,
 ) -> None:
     """Generate a synthetic release in the exact PRISM schema, plus truth/ beside it.
 
     Writes survey.jsonl, conversations.jsonl, utterances.jsonl (and metadata.jsonl with
     --metadata) and truth/params.nc, truth/population_means.csv, truth/truth.json.
-    An existing release in --out is never overwritten without --force.
+    An existing release in --out is never overwritten without --force. With --scenario the
+    truth (truth/population_means.csv) is the observed-scale mean under the departures.
     """
     from prism_stats.synth import SynthError, synthesize
 
@@ -88,7 +95,8 @@ def synth_cmd(
     with output_folder(out, atomic=False):
         tmp = Path(tempfile.mkdtemp(prefix=".synth-", dir=out))
         try:
-            result = synthesize(tmp, participants, seed, metadata=metadata, stated_link=stated_link)
+            result = synthesize(tmp, participants, seed, metadata=metadata, stated_link=stated_link,
+                                departures=None if scenario is Scenario.model else scenario.value)
             _move_into_place(tmp, out)
         except SynthError as exc:
             abort(str(exc))

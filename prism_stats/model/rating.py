@@ -74,7 +74,8 @@ def effect_names(design: Design, spec: ModelSpec) -> dict[str, tuple[str, ...]]:
     for f in spec.llm_interactions:
         if len(design.coords[f]) > 1:
             out[f"llm_{f}"] = ("llm", f)
-    if spec.llm_residence == "uk_us_rest" and len(design.coords["residence"]) > 1:
+    # .get: a design built for a spec without residence terms has no "residence" dim
+    if spec.llm_residence == "uk_us_rest" and len(design.coords.get("residence", ())) > 1:
         out["llm_residence"] = ("llm", "residence")
     elif spec.llm_residence != "none" and len(design.coords["country"]) > 1:
         if "region" in design.coords and len(design.coords["region"]) > 1:
@@ -279,10 +280,11 @@ def _llm_residence(design: Design, spec: ModelSpec, effects: dict, m_idx, contai
     """
     out = 0.0
     if "llm_residence" in effects:
-        # three data-rich levels (GBR, USA and the rest, which is the reference of the
-        # weighted zero-sum): centred; the scale is learnt from the UK and US deviations
+        # three levels (GBR, USA and the rest, the reference of the weighted zero-sum); the
+        # scale is learnt from the UK and US deviations
         s = scale("sigma_llm_country", spec, "llm_country", "sigma_llm_country")
-        g = effect("llm_residence", s, ("llm", "residence"), True, zerosum_axes=2,
+        g = effect("llm_residence", s, ("llm", "residence"), centering(spec.param("llm_residence")),
+                   zerosum_axes=2,
                    weights=design.level_weights("residence"))
         out = out + g[m_idx, container("residence_idx")]
     if "llm_region" in effects:

@@ -88,6 +88,9 @@ DEFAULT_PARAMETERISATION: dict[str, str] = {
     "demographic": "noncentered",
     "interaction": "noncentered",
     "llm_ctype": "centered",
+    # LLM x {GBR, USA, rest}: the scale is learnt from 2 x 21 deviations; non-centred stays
+    # well mixed when the true deviations are small (a centred funnel otherwise)
+    "llm_residence": "noncentered",
 }
 #: Pooling per effect family: "partial" (a hierarchical scale sigma_x is estimated) or
 #: "fixed" (zero-sum effect with the prior scale itself, no hyperparameter). Factors with

@@ -16,7 +16,7 @@ Example (``configs/run.toml`` in the repository)::
 
     [sampling]
     chains = 2
-    draws = 2000
+    draws = 3000
     tune = 1000
     seed = 20240422
 
