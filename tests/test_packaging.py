@@ -87,8 +87,11 @@ def test_dependencies_are_what_the_package_imports():
         assert dist in declared, f"{module} is imported but {dist} is not a core dependency"
     used = {DIST_OF.get(m, m).lower() for m in imported} | set(USED_INDIRECTLY)
     assert declared - used == set(), f"declared but never imported: {sorted(declared - used)}"
-    # only transitive: h5py (through h5netcdf) and the arviz meta-package (through PyMC)
+    # only transitive: h5py (through h5netcdf's extra) and the arviz meta-package (through PyMC)
     assert not {"h5py", "arviz", "dask"} & declared
+    # recent h5netcdf (1.8) does not depend on h5py: without the extra a fresh install cannot
+    # write or read a single netCDF file
+    assert any(r.replace(" ", "").startswith("h5netcdf[h5py]") for r in _project()["dependencies"])
     extras = _project()["optional-dependencies"]
     assert {"dask", "notebooks", "docs", "test", "hub"} <= set(extras)
     assert any(_name(r) == "jupyter" for r in extras["notebooks"])
