@@ -63,13 +63,8 @@ class BinomialTables:
 
 
 @numba.njit(**_JIT)
-def _small_binomial(rng, x, q):
-    """Binomial(x, q) by inversion from 0 (used when x * q is small)."""
-    if q <= 0.0 or x == 0:
-        return 0
-    if q >= 1.0:
-        return x
-    u = rng.random()
+def _invert_binomial(u, x, q):
+    """Binomial(x, q), 0 < q < 1, from the uniform *u* by inversion from 0 (x * q small)."""
     pk = math.exp(x * math.log1p(-q))
     cum = pk
     k = 0
@@ -79,6 +74,16 @@ def _small_binomial(rng, x, q):
         k += 1
         cum += pk
     return k
+
+
+@numba.njit(**_JIT)
+def _small_binomial(rng, x, q):
+    """Binomial(x, q) by inversion from 0 (used when x * q is small)."""
+    if q <= 0.0 or x == 0:
+        return 0
+    if q >= 1.0:
+        return x
+    return _invert_binomial(rng.random(), x, q)
 
 
 @numba.njit(**_JIT)
@@ -104,15 +109,7 @@ def _binomial(rng, n, p, cdf, guide, grid):
         if u2 <= 1.0 - k * r:  # P(D = 0) = (1 - r)^k >= 1 - k r
             return k
         # D >= 1 is possible: invert D's distribution with the same uniform
-        pk = math.exp(k * math.log1p(-r))
-        cum = pk
-        d = 0
-        ratio = r / (1.0 - r)
-        while u2 > cum and d < k:
-            pk = pk * (k - d) / (d + 1) * ratio
-            d += 1
-            cum += pk
-        return k - d
+        return k - _invert_binomial(u2, k, r)
     return _small_binomial(rng, k, keep)  # a = 1 / grid: k is tiny
 
 
