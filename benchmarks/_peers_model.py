@@ -116,6 +116,9 @@ def r_formula(spec, levels: Mapping[str, int] | None = None) -> RFormula:
         terms.append(RTerm("llm", True, "sigma_llm"))
     if has("country"):
         main_effect("country", "country", "sigma_country")
+        if getattr(spec, "unpooled_countries", ()):
+            notes.append(f"country: {', '.join(spec.unpooled_countries)} pooled with the other countries in R "
+                         "(the package: their own level, prior Normal(0, priors.sigma_country))")
     if spec.conversation_type and has("conversation_type"):
         main_effect("conversation_type", "conversation_type", "sigma_ctype")
     if spec.turns == "all":

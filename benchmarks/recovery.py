@@ -60,8 +60,9 @@ def country_estimates(run, data, truth_means: pd.DataFrame, country: str) -> pd.
     from prism_stats.poststrat import poststratify
     from prism_stats.weights import WeightingError, default_participant_weights
 
-    s = poststratify(run, country, data=data).summary()
-    s = s.merge(truth_means, on=["country", "group", "llm"], suffixes=("", "_true"))
+    ps = poststratify(run, country, data=data)
+    s = ps.summary().merge(truth_means, on=["country", "group", "llm"], suffixes=("", "_true"))
+    s = s.merge(level_calibration(ps.group_mean, truth_means, country), on="group")
     try:
         weighting = default_participant_weights(data.participants, country)
     except WeightingError as err:  # small or skewed samples can miss a census category
@@ -73,6 +74,30 @@ def country_estimates(run, data, truth_means: pd.DataFrame, country: str) -> pd.
     comp = comp.set_index("llm") if "llm" in comp.columns else comp
     s["raked_mean"] = s["llm"].map(comp["raked_mean"]).where(s["group"] == "all")
     return s
+
+
+def level_calibration(group_mean: xr.DataArray, truth_means: pd.DataFrame, country: str) -> pd.DataFrame:
+    """Each group's error split into the level shared by its 21 LLMs and the LLM-specific rest.
+
+    The 21 intervals of a group share one error in the group's level (the country's and the
+    group's raters are a sample), so the coverage of a few releases measures that one error
+    many times. Per group: the posterior of the mean over LLMs against the true mean over
+    LLMs (``level_err`` = estimate - truth, ``level_sd``, ``level_z`` = err / sd), and the
+    root mean square of the LLM-specific z-scores (estimate and truth minus their level;
+    ``specific_rms_z``: 1 when calibrated).
+    """
+    rows = []
+    for group in group_mean["group"].values:
+        d = group_mean.sel(group=group).stack(sample=("chain", "draw")).transpose("llm", "sample").values
+        t = (truth_means[(truth_means.country == country) & (truth_means.group == group)]
+             .set_index("llm")["mean"].reindex([str(x) for x in group_mean["llm"].values]).to_numpy())
+        level = d.mean(axis=0)
+        specific = d - level
+        z = ((specific.mean(axis=1) - (t - t.mean())) / specific.std(axis=1))
+        rows.append({"group": str(group), "level_err": float(level.mean() - t.mean()),
+                     "level_sd": float(level.std()), "level_z": float((level.mean() - t.mean()) / level.std()),
+                     "specific_rms_z": float(np.sqrt(np.mean(z**2)))})
+    return pd.DataFrame(rows)
 
 
 def recover(participants: int, seed: int, spec: str, replicates: int, keep: float | None = None,
@@ -106,7 +131,8 @@ def recover(participants: int, seed: int, spec: str, replicates: int, keep: floa
             row = {"scenario": scenario, "seed": seed, "country": country, "group": group,
                    "coverage90": float(((g.q05 <= g.mean_true) & (g.mean_true <= g.q95)).mean()),
                    "rmse_mrp": rmse(g["mean"] - g.mean_true), "rmse_raw": rmse(g.raw_mean - g.mean_true),
-                   "rmse_rep": rmse(g.rep_mean - g.mean_true)}
+                   "rmse_rep": rmse(g.rep_mean - g.mean_true),
+                   **{k: float(g[k].iloc[0]) for k in ("level_err", "level_sd", "level_z", "specific_rms_z")}}
             if group == "all":
                 row["rmse_raked"] = rmse(g.raked_mean - g.mean_true)
             mrp_rows.append(row)
@@ -241,6 +267,11 @@ def aggregate(results: list[dict]) -> dict[str, pd.DataFrame]:
     by_group = mrp.groupby(["scenario", "country", "group"], sort=False)[
         ["coverage90", "rmse_mrp", "rmse_raw", "rmse_rep", "rmse_raked"]].mean().reset_index()
     by_group["mrp_below_raw"] = by_group["rmse_mrp"] < by_group["rmse_raw"]
+    if "level_z" in mrp:  # releases cached before the split have no level columns
+        rms = mrp.groupby(["scenario", "country", "group"], sort=False)[["level_z", "specific_rms_z"]].agg(
+            lambda x: float(np.sqrt(np.nanmean(np.square(x)))))
+        by_group["level_rms_z"] = rms["level_z"].to_numpy()
+        by_group["specific_rms_z"] = rms["specific_rms_z"].to_numpy()
     by_group["releases"] = mrp.groupby(["scenario", "country", "group"], sort=False).size().to_numpy()
     optima["match"] = optima.true_best == optima.mrp_best
     optimum = optima.groupby(["scenario", "group"], sort=False).agg(

@@ -64,6 +64,11 @@ def embedding_name(factor: str) -> str:
     return f"{factor}_embed"
 
 
+def unpooled_name(factor: str) -> str:
+    """Name of the data container flagging *factor*'s free levels that have their own prior."""
+    return f"{factor}_unpooled"
+
+
 def weights_name(factor: str) -> str:
     """Name of the data container holding *factor*'s rating weights."""
     return f"{factor}_weights"
@@ -107,18 +112,22 @@ def _mixed_levels(name: str, scale, dim_prefix: str, labels: list, centred: np.n
         dim = f"{dim_prefix}_{suffix}"
         if dim not in model.coords:
             model.add_coord(dim, [labels[i] for i in idx])
-        raw_name, sd = f"{name}{RAW_SUFFIX}_{suffix}", scale if flag else 1.0
+        part_scale = scale[idx] if getattr(scale, "ndim", 0) == 1 else scale  # per-level scales
+        if llm_dim is not None:
+            part_scale = part_scale[:, None] if getattr(part_scale, "ndim", 0) == 1 else part_scale
+        raw_name, sd = f"{name}{RAW_SUFFIX}_{suffix}", part_scale if flag else 1.0
         if llm_dim is None:
             raw = pm.Normal(raw_name, 0.0, sd, dims=dim)
         else:
             raw = pm.ZeroSumNormal(raw_name, sigma=sd, dims=(dim, llm_dim), n_zerosum_axes=1)
-        parts.append(raw if flag else scale * raw)
+        parts.append(raw if flag else part_scale * raw)
         positions.extend(idx)
     return pt.concatenate(parts, axis=0)[np.argsort(np.array(positions))]
 
 
 def effect(name: str, scale, dims: tuple[str, ...], centered: bool | str, zerosum_axes: int = 1,
-           weights: np.ndarray | None = None):
+           weights: np.ndarray | None = None, unpooled: np.ndarray | None = None,
+           unpooled_scale: float | None = None):
     """A zero-sum effect with scale *scale*, centred, non-centred or mixed.
 
     Parameters
@@ -136,6 +145,11 @@ def effect(name: str, scale, dims: tuple[str, ...], centered: bool | str, zerosu
     weights : array, optional
         Shares of the ratings per level of the last dim: the effect then sums to zero
         weighted over that dim (and with equal weights over the LLM dim of an interaction).
+    unpooled : array of bool, optional
+        With *weights* and a one-dimensional effect: levels whose free coordinate has the
+        fixed prior sd *unpooled_scale* instead of *scale* (not shrunk toward the others).
+        Which levels these are is data (a ``pm.Data`` flag per free level), so the graph
+        does not depend on it.
     """
     if weights is None:
         if centered is True:
@@ -152,6 +166,11 @@ def effect(name: str, scale, dims: tuple[str, ...], centered: bool | str, zerosu
     if free_dim not in model.coords:
         model.add_coord(free_dim, labels)
     llm_dim = dims[0] if len(dims) == 2 else None
+    if unpooled is not None:
+        if llm_dim is not None or unpooled_scale is None:
+            raise ValueError("unpooled levels need a one-dimensional effect and unpooled_scale")
+        flag = data_container(unpooled_name(factor), np.asarray(unpooled, dtype=float)[free], dims=free_dim)
+        scale = pt.switch(pt.gt(flag, 0.5), unpooled_scale, scale)  # (free,)
     if centered == "mixed":
         value_free = _mixed_levels(name, scale, free_dim, labels, mixed_centred(w), llm_dim)
     elif llm_dim is not None:
@@ -214,6 +233,7 @@ __all__ = [
     "mixed_centred",
     "scale",
     "scaled_interaction",
+    "unpooled_name",
     "weighted_zero_sum_basis",
     "weights_name",
 ]

@@ -50,6 +50,7 @@ from .effects import (
     is_raw,
     scale,
     scaled_interaction,
+    unpooled_name,
     weighted_zero_sum_basis,
     weights_name,
 )
@@ -86,6 +87,18 @@ def effect_names(design: Design, spec: ModelSpec) -> dict[str, tuple[str, ...]]:
     return out
 
 
+def unpooled_levels(design: Design, spec: ModelSpec) -> np.ndarray | None:
+    """Which country levels have their own prior (``spec.unpooled_countries``), or None.
+
+    None when the spec names none, so the graph of such a spec is unchanged; otherwise a
+    flag per level (all False when the data have none of the named levels).
+    """
+    if not spec.unpooled_countries:
+        return None
+    named = set(spec.unpooled_countries)
+    return np.array([str(level) in named for level in design.coords["country"]])
+
+
 def model_data(design: Design, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Values of every ``pm.Data`` container of ``build_model(design, spec)``, by name.
 
@@ -118,6 +131,10 @@ def model_data(design: Design, spec: ModelSpec) -> dict[str, np.ndarray]:
         out[f"{f}_idx"] = design.cell_codes(f)
     for f in dict.fromkeys(weighted):
         out[embedding_name(f)] = weighted_zero_sum_basis(design.level_weights(f))[1]
+    flags = unpooled_levels(design, spec) if "country_effect" in effects else None
+    if flags is not None:
+        free, _ = weighted_zero_sum_basis(design.level_weights("country"))
+        out[unpooled_name("country")] = flags.astype(float)[free]
     for f in dict.fromkeys(scaled):
         out[weights_name(f)] = design.level_weights(f)
     if "llm_residence" in effects:
@@ -181,7 +198,8 @@ def build_model(design: Design, spec: ModelSpec) -> pm.Model:
         if "country_effect" in effects:
             s = scale("sigma_country", spec, "country", "sigma_country")
             c = effect("country_effect", s, ("country",), centering(spec.param("country")),
-                       weights=design.level_weights("country"))
+                       weights=design.level_weights("country"),
+                       unpooled=unpooled_levels(design, spec), unpooled_scale=spec.prior("sigma_country"))
             eta = eta + c[container("country_idx")]
 
         if "ctype_effect" in effects:

@@ -164,6 +164,13 @@ class ModelSpec:
         ``"region"`` / ``"subregion"``: as ``"country"`` plus an LLM x UN M49 region
         level (``llm_region``), so small countries borrow from their region. The UK and
         US cells of MRP get their own country's preferences in every variant.
+    unpooled_countries : tuple of str
+        Levels of the country effect (codes of the ``country`` column, e.g. ``"GBR"``,
+        ``"USA"``) that get their own prior, ``Normal(0, priors.sigma_country)``, instead
+        of the pooled scale: the post-stratification countries hold hundreds of raters
+        each, and pooling them with dozens of small countries shrinks their level toward
+        the rest of the world (biasing every MRP estimate by the same amount). Levels the
+        data do not have are ignored. Empty (the default): every level pooled.
     llm_ctype : bool
         LLM x conversation-type effects.
     rater_llm : bool
@@ -195,6 +202,7 @@ class ModelSpec:
     llm_interactions: tuple[str, ...] = ("age", "gender", "ethnicity")
     conversation_type: bool = True
     llm_residence: str = "none"
+    unpooled_countries: tuple[str, ...] = ()
     llm_ctype: bool = False
     rater_llm: bool = False
     rater_scale: bool = False
@@ -254,6 +262,11 @@ class ModelSpec:
             if value == "mixed" and key not in ("country", "demographic", "interaction"):
                 fail(f"parameterisation.{key}: only country, demographic and interaction effects "
                      "can be 'mixed'")
+        if any(not isinstance(c, str) or not c for c in self.unpooled_countries):
+            fail(f"effects.unpooled_countries must be a list of level names, got {list(self.unpooled_countries)!r}")
+        if self.unpooled_countries and self.pool("country") == "fixed":
+            fail("effects.unpooled_countries needs pooling.country = 'partial' (with a fixed scale "
+                 "no level is pooled)")
         if self.llm_residence not in LLM_RESIDENCE:
             fail(f"effects.llm_residence must be one of {LLM_RESIDENCE}, got {self.llm_residence!r}")
         if self.llm_residence in ("region", "subregion") and self.country != "reside_country":
@@ -295,6 +308,8 @@ class ModelSpec:
                 "llm_interactions": list(self.llm_interactions),
                 "conversation_type": self.conversation_type,
                 "llm_residence": self.llm_residence,
+                # only when set: the model hash of a spec without it is unchanged
+                **({"unpooled_countries": list(self.unpooled_countries)} if self.unpooled_countries else {}),
                 "llm_ctype": self.llm_ctype,
                 "rater_llm": self.rater_llm,
                 "rater_scale": self.rater_scale,
@@ -325,6 +340,7 @@ class ModelSpec:
             "llm_interactions": self.llm_interactions,
             "conversation_type": self.conversation_type,
             "llm_residence": self.llm_residence,
+            "unpooled_countries": self.unpooled_countries,
             "llm_ctype": self.llm_ctype,
             "rater_llm": self.rater_llm,
             "rater_scale": self.rater_scale,
@@ -339,7 +355,7 @@ class ModelSpec:
                 raise SpecError(f"{self.source}: cannot replace unknown field {key!r}")
             if isinstance(current[key], dict) and isinstance(value, dict):
                 current[key] = {**current[key], **value}
-            elif key in ("demographics", "llm_interactions"):
+            elif key in ("demographics", "llm_interactions", "unpooled_countries"):
                 current[key] = tuple(value)
             else:
                 current[key] = value
@@ -369,7 +385,7 @@ class ModelSpec:
         data = section("data", {"turns", "subset"})
         lik = section("likelihood", {"family"})
         eff = section("effects", {"country", "demographics", "llm_interactions",
-                                  "conversation_type", "llm_residence",
+                                  "conversation_type", "llm_residence", "unpooled_countries",
                                   "llm_ctype", "rater_llm", "rater_scale", "pooling"})
         return cls(
             name=str(d["name"]),
@@ -382,6 +398,7 @@ class ModelSpec:
             llm_interactions=tuple(eff.get("llm_interactions", ("age", "gender", "ethnicity"))),
             conversation_type=bool(eff.get("conversation_type", True)),
             llm_residence=str(eff.get("llm_residence", "none")),
+            unpooled_countries=tuple(eff.get("unpooled_countries", ())),
             llm_ctype=bool(eff.get("llm_ctype", False)),
             rater_llm=bool(eff.get("rater_llm", False)),
             rater_scale=bool(eff.get("rater_scale", False)),

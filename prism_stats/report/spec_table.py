@@ -67,6 +67,9 @@ def spec_rows(spec: Mapping[str, Any]) -> list[dict[str, str]]:
     if eff.get("country"):
         prior, keys = _normal("rating-weighted zero-sum ", priors, pooling.get("country", "partial"),
                               "sigma_country", "σ_country")
+        if eff.get("unpooled_countries"):
+            prior += (f"; {', '.join(eff['unpooled_countries'])}: own level, "
+                      f"Normal(0, {_g(priors['sigma_country'])}) (not pooled)")
         row("Country effects", f"country ({eff['country']})", prior, _how(pooling, param, "country", "partial"),
             keys)
     if eff.get("conversation_type"):
