@@ -44,6 +44,8 @@ def test_spec_option_round_trips_and_is_validated():
     assert "unpooled_countries" not in load_spec("ratings_per_llm").to_dict()["effects"]
     with pytest.raises(SpecError, match="unpooled_countries"):
         _spec(unpooled_countries=("GBR", ""))
+    with pytest.raises(SpecError, match="must be a list"):
+        ModelSpec.from_dict({**spec.to_dict(), "effects": {**spec.to_dict()["effects"], "unpooled_countries": "GBR"}})
     with pytest.raises(SpecError, match="pooling.country"):
         _spec(pooling={"country": "fixed"})
 

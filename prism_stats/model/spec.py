@@ -387,6 +387,9 @@ class ModelSpec:
         eff = section("effects", {"country", "demographics", "llm_interactions",
                                   "conversation_type", "llm_residence", "unpooled_countries",
                                   "llm_ctype", "rater_llm", "rater_scale", "pooling"})
+        if isinstance(eff.get("unpooled_countries"), str):  # tuple("GBR") would be three levels
+            raise SpecError(f"{source}: effects.unpooled_countries must be a list, "
+                            f"e.g. [{eff['unpooled_countries']!r}]")
         return cls(
             name=str(d["name"]),
             description=str(d.get("description", "")),
