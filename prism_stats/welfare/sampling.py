@@ -80,9 +80,10 @@ def _invert_binomial(u, x, q):
 def _binomial_into(rng, n, p, cdf, guide, grid, out):
     """Exact ``Binomial(n, p[i])`` draws into ``out[i]`` from the tables of n.
 
-    One loop over a vector rather than a per-draw helper: a helper this size is not
-    inlined by LLVM, and each call then pays reference counting on the generator and
-    the tables (2.2x slower per draw, measured).
+    One loop over a vector rather than a per-draw helper: the same logic as a helper
+    called once per draw was 2.2x slower per draw (68 against 31 ns, measured; the helper
+    is not inlined, and the call itself -- with the generator and both tables as
+    arguments -- cost more than the draw).
     """
     for i in range(p.shape[0]):
         q = p[i]
