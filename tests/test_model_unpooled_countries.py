@@ -66,7 +66,7 @@ def test_noncentred_unpooled_level_does_not_move_with_the_pooled_scale(small):
                          point_fn=False)
     levels = list(model.coords["country"])
     a, b = f(raw, 0.5), f(raw, 4.0)
-    gbr, pooled = levels.index("GBR"), levels.index(free[[i for i, c in enumerate(free) if c != "GBR"][0]])
+    gbr, pooled = levels.index("GBR"), levels.index(next(c for c in free if c != "GBR"))
     assert a[gbr] == pytest.approx(spec.prior("sigma_country") * raw[free.index("GBR")], rel=1e-12)
     assert b[gbr] == pytest.approx(a[gbr], rel=1e-12)
     assert b[pooled] == pytest.approx(8 * a[pooled], rel=1e-12)

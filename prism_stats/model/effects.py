@@ -112,9 +112,8 @@ def _mixed_levels(name: str, scale, dim_prefix: str, labels: list, centred: np.n
         dim = f"{dim_prefix}_{suffix}"
         if dim not in model.coords:
             model.add_coord(dim, [labels[i] for i in idx])
-        part_scale = scale[idx] if getattr(scale, "ndim", 0) == 1 else scale  # per-level scales
-        if llm_dim is not None:
-            part_scale = part_scale[:, None] if getattr(part_scale, "ndim", 0) == 1 else part_scale
+        # per-level scales (unpooled levels) exist only for one-dimensional effects
+        part_scale = scale[idx] if getattr(scale, "ndim", 0) == 1 else scale
         raw_name, sd = f"{name}{RAW_SUFFIX}_{suffix}", part_scale if flag else 1.0
         if llm_dim is None:
             raw = pm.Normal(raw_name, 0.0, sd, dims=dim)
