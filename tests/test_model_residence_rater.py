@@ -171,19 +171,19 @@ def test_participant_redraws_match_the_conditional_posterior(small):
 @pytest.mark.parametrize("residence", ["uk_us_rest", "region"])
 def test_residence_terms_take_every_data_value_from_containers(small, residence):
     """A compiled model is reused for another release of the same structure
-    (``with_data(**model_data(...))``): so every container of the graph is in
-    ``model_data``, and a model with another release's data swapped in has exactly the log
+    (``with_data(**container_data(...))``): so every container of the graph is in
+    ``container_data``, and a model with another release's data swapped in has exactly the log
     density of the model built on that release (residence codes and weights included)."""
     import pymc as pm
 
     from prism_stats.model.compiled import structure_key
-    from prism_stats.model.rating import model_data
+    from prism_stats.model.rating import container_data
 
     spec = _spec(llm_residence=residence, rater_llm=False, rater_scale=False)
     part, rat, _ = small
     design = build_design((part, rat), spec)
     model = build_model(design, spec)
-    assert {v.name for v in model.data_vars} == set(model_data(design, spec))
+    assert {v.name for v in model.data_vars} == set(container_data(design, spec))
     # another release of the same structure: the participants' residences permuted
     perm = np.random.default_rng(5).permutation(len(part))
     other_part = part.copy()
@@ -193,7 +193,7 @@ def test_residence_terms_take_every_data_value_from_containers(small, residence)
     assert not np.array_equal(other.cell_codes("country"), design.cell_codes("country"))
     point, _ = _point_values(model, 3)
     with model:
-        pm.set_data(model_data(other, spec))
+        pm.set_data(container_data(other, spec))
     rebuilt = build_model(other, spec)
     assert model.compile_logp()(point) == pytest.approx(rebuilt.compile_logp()(point), rel=1e-12)
 

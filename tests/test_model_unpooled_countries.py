@@ -19,7 +19,7 @@ from tidy_sim import simulate_tidy
 
 from prism_stats.model import build_design, build_model, load_spec
 from prism_stats.model.compiled import structure_key
-from prism_stats.model.rating import model_data
+from prism_stats.model.rating import container_data, model_data
 from prism_stats.model.spec import ModelSpec, SpecError
 
 
@@ -106,7 +106,7 @@ def test_which_levels_are_unpooled_is_data(small):
     part, rat = small
     design = build_design((part, rat), spec)
     model = build_model(design, spec)
-    assert {v.name for v in model.data_vars} == set(model_data(design, spec))
+    assert {v.name for v in model.data_vars} == set(container_data(design, spec))
     other_part = part.copy()
     swap = {"GBR": "USA", "USA": "GBR"}
     other_part["reside_country"] = part["reside_country"].map(lambda c: swap.get(c, c))
@@ -118,7 +118,7 @@ def test_which_levels_are_unpooled_is_data(small):
     point = model.initial_point(random_seed=3)
     point = {k: v + np.random.default_rng(1).normal(0, 0.3, np.shape(v)) for k, v in point.items()}
     with model:
-        pm.set_data(model_data(other, spec))
+        pm.set_data(container_data(other, spec))
     rebuilt = build_model(other, spec)
     assert model.compile_logp()(point) == pytest.approx(rebuilt.compile_logp()(point), rel=1e-12)
 

@@ -3,8 +3,9 @@
 Two facts make a fit both slow to start and, before this module, not reproducible:
 
 - **Compilation** (PyTensor graph rewriting plus numba code generation) is 15-55 s of a
-  PRISM-size fit. :func:`build_model` takes every value of the data from ``pm.Data``
-  containers (:func:`~prism_stats.model.rating.model_data`), so two datasets of the same
+  PRISM-size fit. :func:`build_model` takes every value of the data from a few ``pm.Data``
+  containers (:func:`~prism_stats.model.rating.container_data`; packing them is itself
+  worth ~10 s of compilation, :mod:`prism_stats.model.packing`), so two datasets of the same
   *structure* (:func:`structure_key`: spec, level counts, the "mixed" partition, the
   censored family's interior block) give the same graph. In one process
   :func:`compile_model` keeps the compiled models it made and refits a new dataset of a
@@ -42,7 +43,7 @@ import pytensor
 from .._io import sha256_json
 from .design import Design
 from .effects import mixed_centred
-from .rating import build_model, effect_names, model_data
+from .rating import build_model, container_data, effect_names
 from .spec import ModelSpec
 
 # Reproducible machine code for every model this package compiles (see module docstring).
@@ -125,7 +126,7 @@ class Compiled:
 
 def with_design(compiled: Any, design: Design, spec: ModelSpec) -> Any:
     """*compiled* (a nutpie model of the same structure) holding *design*'s data and labels."""
-    values: dict[str, Any] = {k: np.asarray(v) for k, v in model_data(design, spec).items()}
+    values: dict[str, Any] = container_data(design, spec)
     # dim lengths are shared variables named after their dims; the structure key fixes
     # all of them but the participant and cell counts
     values["participant"] = np.asarray(len(design.coords["participant"]), dtype=np.int64)

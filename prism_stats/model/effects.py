@@ -33,6 +33,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from .packing import view
 from .spec import ModelSpec
 
 #: Posterior variables that are sampler internals of the non-centred parameterisation.
@@ -51,9 +52,14 @@ def data_container(name: str, value, dims: str | tuple[str, ...] | None = None):
     """The model's ``pm.Data`` container *name*, created from *value* on first use.
 
     Several effects share one container (e.g. a factor's embedding serves its main effect
-    and its LLM interaction), so a second request returns the first container.
+    and its LLM interaction), so a second request returns the first container. In a model
+    whose data are packed (:mod:`prism_stats.model.packing`) it is the view of *name* in
+    its packed container.
     """
     model = pm.modelcontext(None)
+    packed = view(model, name)
+    if packed is not None:
+        return packed
     if name in model.named_vars:
         return model[name]
     return pm.Data(name, value, dims=dims)

@@ -55,6 +55,7 @@ from .effects import (
     weights_name,
 )
 from .marginal import rater_marginal
+from .packing import pack, register, unused
 from .spec import ModelSpec
 
 
@@ -100,17 +101,15 @@ def unpooled_levels(design: Design, spec: ModelSpec) -> np.ndarray | None:
 
 
 def model_data(design: Design, spec: ModelSpec) -> dict[str, np.ndarray]:
-    """Values of every ``pm.Data`` container of ``build_model(design, spec)``, by name.
+    """Every array the graph of ``build_model(design, spec)`` takes from the data, by name.
 
-    Everything the graph takes from the data is here: per-cell index arrays
+    These are logical arrays; the model holds them packed in a few ``pm.Data`` containers
+    (:func:`container_data`). Everything the graph takes from the data is here: per-cell index arrays
     (``llm_idx``, ``country_idx``, ``<factor>_idx``, ...), the rating weights and
     weighted zero-sum embeddings of the participant-level factors (``<factor>_weights``,
     ``<factor>_embed``), the block indices of the marginal likelihood (``pair_idx``,
     ``pair_participant`` / ``cell_participant``) and the cell statistics (``cell_n``,
-    ``cell_mean``, ``cell_ss``, ...). :func:`build_model` reads its containers from this
-    dict, so a compiled model of one design refits another design of the same structure
-    (:func:`prism_stats.model.compiled.structure_key`) with
-    ``compiled.with_data(**model_data(other, spec))``.
+    ``cell_mean``, ``cell_ss``, ...).
     """
     cells = design.cells
     effects = effect_names(design, spec)
@@ -164,19 +163,20 @@ def model_data(design: Design, spec: ModelSpec) -> dict[str, np.ndarray]:
 def build_model(design: Design, spec: ModelSpec) -> pm.Model:
     """Build the PyMC rating model of *spec* on *design*.
 
-    Every value taken from the data enters through a ``pm.Data`` container
-    (:func:`model_data`), so the graph depends on the design only through its structure
-    (level counts, the "mixed" partition, the censored family's interior block): one
-    compiled model serves every dataset of the same structure.
+    Every value taken from the data (:func:`model_data`) is a view of a ``pm.Data``
+    container (:func:`container_data`), so the graph depends on the design only through
+    its structure (level counts, the "mixed" partition, the censored family's interior
+    block): one compiled model serves every dataset of the same structure.
     """
     cells = design.cells
     data = model_data(design, spec)
     coords = {**design.coords, "obs_cell": np.arange(len(cells))}
     effects = effect_names(design, spec)
     with pm.Model(coords=coords) as model:
+        register(model, data, len(cells))
 
-        def container(name: str, dims: str | None = "obs_cell"):
-            return data_container(name, data[name], dims=dims)
+        def container(name: str):
+            return data_container(name, data[name])
 
         m_idx = container("llm_idx")
         intercept = pm.Normal(
@@ -251,18 +251,27 @@ def build_model(design: Design, spec: ModelSpec) -> pm.Model:
             _gaussian_likelihood(eta, sigma, container)
         else:
             _censored_likelihood(eta, sigma, container, has_interior="interior_cells" in data)
-    unused = set(data) - {v.name for v in model.data_vars}
-    if unused:  # model_data and the graph must describe the same containers
-        raise RuntimeError(f"model_data gives containers the model does not use: {sorted(unused)}")
+    extra = unused(model)
+    if extra:  # model_data and the graph must describe the same arrays
+        raise RuntimeError(f"model_data gives arrays the model does not use: {sorted(extra)}")
     return model
 
 
-def score_data(design: Design, spec: ModelSpec) -> dict[str, np.ndarray | float]:
-    """Values of the ``pm.Data`` containers that carry the scores (not the design).
+def container_data(design: Design, spec: ModelSpec) -> dict[str, np.ndarray]:
+    """Values of the ``pm.Data`` containers of ``build_model(design, spec)``, by name.
 
-    A subset of :func:`model_data`: swapping these into a compiled model of the same
-    design (``compiled.with_data(...)``) refits it to new scores (SBC replicates,
-    bootstraps).
+    :func:`model_data` packed into the model's few containers
+    (:mod:`prism_stats.model.packing`). A compiled model of one design refits another
+    design of the same structure with ``compiled.with_data(**container_data(other, spec))``.
+    """
+    return pack(model_data(design, spec), design.n_cells)
+
+
+def score_data(design: Design, spec: ModelSpec) -> dict[str, np.ndarray | float]:
+    """Values of the logical arrays that carry the scores (not the design).
+
+    A subset of :func:`model_data` (SBC replicates and bootstraps change only these; the
+    containers to swap in are :func:`container_data` of the new design).
     """
     c = design.cells
     if spec.family == "gaussian" and spec.param("participant") == "marginalized":
@@ -335,7 +344,7 @@ def _marginal_gaussian_likelihood(spec: ModelSpec, mu, sigma, tau, container) ->
     d = ybar - mu
     if spec.rater_llm:
         pair_idx = container("pair_idx")
-        block_p = container("pair_participant", dims=None)
+        block_p = container("pair_participant")
         zeros = pt.zeros(block_p.shape[0])
         N = pt.inc_subtensor(zeros[pair_idx], n_data)
         R = pt.inc_subtensor(zeros[pair_idx], n_data * d)
@@ -366,21 +375,21 @@ def _gaussian_likelihood(eta, sigma, container) -> None:
     pm.Normal("score_mean", mu=eta, sigma=sigma / pt.sqrt(n_data), observed=ybar, dims="obs_cell")
     # The within-cell part of the likelihood depends on the data only through two totals;
     # the constant makes the total equal the individual ratings' log-likelihood exactly.
-    dof = container("within_dof", dims=None)
-    ss = container("within_ss", dims=None)
+    dof = container("within_dof")
+    ss = container("within_ss")
     const = -0.5 * dof * np.log(2 * np.pi) - 0.5 * pt.sum(pt.log(n_data))
     pm.Potential("within_cell", const - dof * pt.log(sigma) - ss / (2.0 * sigma**2))
 
 
 def _censored_likelihood(eta, sigma, container, has_interior: bool) -> None:
     if has_interior:
-        idx = container("interior_cells", dims=None)
-        n_data = container("cell_n_int", dims=None)
-        ybar = container("cell_mean_int", dims=None)
+        idx = container("interior_cells")
+        n_data = container("cell_n_int")
+        ybar = container("cell_mean_int")
         pm.Normal("score_mean_interior", mu=eta[idx], sigma=sigma / pt.sqrt(n_data),
                   observed=ybar)
-        dof = container("within_dof", dims=None)
-        ss = container("within_ss", dims=None)
+        dof = container("within_dof")
+        ss = container("within_ss")
         # computed from the data containers, so it stays exact when new data are swapped in
         const = -0.5 * dof * np.log(2 * np.pi) - 0.5 * pt.sum(pt.log(n_data))
         pm.Potential("within_cell", const - dof * pt.log(sigma) - ss / (2.0 * sigma**2))
@@ -391,4 +400,4 @@ def _censored_likelihood(eta, sigma, container, has_interior: bool) -> None:
     pm.Potential("censored_high", pt.sum(n_high * pm.logccdf(latent, float(HIGH))))
 
 
-__all__ = ["build_model", "effect_names", "is_raw", "model_data", "score_data"]
+__all__ = ["build_model", "container_data", "effect_names", "is_raw", "model_data", "score_data"]

@@ -101,11 +101,12 @@ def replicate_design(design: Any, sim: Mapping[str, np.ndarray], family: str) ->
 
 
 def data_updates(design: Any, spec: Any) -> dict[str, Any]:
-    """Values of the model's ``pm.Data`` containers for *design*'s cell statistics (the
-    containers :func:`prism_stats.model.build_model` creates for *spec*)."""
-    from ..model.rating import score_data  # local: PyMC loads only on the worker
+    """Values of the model's ``pm.Data`` containers for *design* (a replicate's cell
+    statistics; the containers :func:`prism_stats.model.build_model` creates for *spec*,
+    which pack the scores together with the cells' codes and counts)."""
+    from ..model.rating import container_data  # local: PyMC loads only on the worker
 
-    return score_data(design, spec)
+    return container_data(design, spec)
 
 
 # --- test quantities ----------------------------------------------------------------------
