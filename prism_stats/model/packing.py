@@ -3,10 +3,11 @@
 :func:`prism_stats.model.rating.model_data` names every array the graph takes from the
 data (``llm_idx``, ``cell_mean``, ``country_embed``, ...). Giving each its own
 ``pm.Data`` container made compilation slow: nutpie's numba wrapper of the log density
-unpacks every container separately, and its compile time grows faster than the number
-of containers (a toy model with 24 index vectors compiled in 13.8 s warm, the same
-vectors as the columns of one matrix in 4.2 s; ``benchmarks/RESULTS.md``, "Compile
-time"). So the graph holds at most a handful of containers:
+unpacks every container separately and cannot be cached, so every process paid for it
+(a toy model with 24 index vectors compiled in 13.8 s warm, the same vectors as the
+columns of one matrix in 4.2 s; the rating model at 150 participants 18.8 s with its 24
+containers, 11.9 s packed: ``benchmarks/RESULTS.md``, "Compile time: the data containers
+packed"). So the graph holds at most a handful of containers:
 
 - ``cell_codes`` -- integer columns of length ``n_cells`` (level indices of the cells);
 - ``cell_values`` -- float columns of length ``n_cells`` (counts and score statistics);
