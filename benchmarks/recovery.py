@@ -329,28 +329,11 @@ def cached_recover(args, scenario: str, seed: int, sampling: dict) -> dict:
 
 
 def draw_recovery(table: pd.DataFrame, path: str) -> None:
-    """Coverage of the 90% intervals and RMSE(MRP) / RMSE(raw) per scenario, country and group."""
-    import matplotlib
+    """Coverage of the 90% intervals and RMSE(MRP) / RMSE(raw) per scenario, country and group
+    (the supplement's figure, :func:`prism_stats.report.figures.plot_scenario_recovery`)."""
+    from prism_stats.report.figures import plot_scenario_recovery
 
-    matplotlib.use("Agg")  # a script: no display
-    import matplotlib.pyplot as plt
-
-    scenarios = list(dict.fromkeys(table["scenario"]))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 0.45 * len(table) / 2 + 1.5), sharey=True,
-                             layout="constrained")
-    labels = [f"{r.scenario} · {r.country.upper()} · {r.group}" for r in table.itertuples()]
-    y = np.arange(len(table))[::-1]
-    colours = plt.get_cmap("tab10")
-    col = [colours(scenarios.index(s) % 10) for s in table["scenario"]]
-    axes[0].scatter(table["coverage90"], y, c=col, s=18)
-    axes[0].axvline(0.9, color="grey", lw=0.8)
-    axes[0].axvline(0.85, color="grey", lw=0.8, ls="--")
-    axes[0].set_xlabel("coverage of the 90% intervals (21 LLMs, mean over releases)")
-    axes[1].scatter(table["rmse_mrp"] / table["rmse_raw"], y, c=col, s=18)
-    axes[1].axvline(1.0, color="grey", lw=0.8, ls="--")
-    axes[1].set_xlabel("RMSE of MRP / RMSE of the raw residents' means")
-    axes[0].set_yticks(y, labels, fontsize=6)
-    fig.savefig(path, dpi=150)
+    plot_scenario_recovery(table).savefig(path, dpi=150)
 
 
 def main(argv: list[str] | None = None) -> int:

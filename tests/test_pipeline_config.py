@@ -71,6 +71,7 @@ def test_relative_paths_are_resolved_against_the_file(tmp_path):
         ("[compare]\nbounds = [2.0, 3.0]\n", "compare.bounds must be [lo, hi]"),
         ("[data]\nstrict = 'yes'\n", "data.strict must be true or false"),
         ("[supplement]\nformats = ['gif']\n", "supplement.formats"),
+        ("[supplement]\nrecovery_benchmark = 3\n", "supplement.recovery_benchmark must be the path"),
         ("[welfare\n", "not valid TOML"),
     ],
 )

@@ -4,6 +4,7 @@ folder, from a bare run folder, and through the CLI."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -31,15 +32,18 @@ REQUIRED_TABLES = (
     "llm_x_ethnicity", "model_priors", "welfare_model_uk", "welfare_gaps_model_uk", "welfare_design_uk",
     "welfare_matched_uk", "welfare_gaps_matched_us", "welfare_exposure_uk", "welfare_exposure_us",
     "welfare_gaps_design_uk", "compare_uk", "compare_us", "compare_rank_correlations",
-    "raking_balance",
+    "raking_balance", "recovery_scenarios",
 )
+#: The package's recovery benchmark (benchmarks/recovery.py --csv), an optional input.
+BENCHMARK_CSV = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "recovery_scenarios_unpooled.csv"
 
 
 @pytest.fixture(scope="module")
 def bundle(small_pipeline, tmp_path_factory):
     out = tmp_path_factory.mktemp("supplement")
     return build_supplement(small_pipeline["out"], out, options={"dpi": 60, "formats": ["png"],
-                                                                  "welfare_rules": ["mean"]})
+                                                                  "welfare_rules": ["mean"],
+                                                                  "recovery_benchmark": str(BENCHMARK_CSV)})
 
 
 def test_every_required_table_is_written_in_three_valid_formats(bundle):
@@ -93,6 +97,7 @@ def test_manifest_records_versions_seeds_hashes_spec_and_stage_times(bundle, sma
     assert m["spec"]["name"] == "ratings" and m["spec"]["model_hash"]
     assert m["stages"]["fit"]["duration_s"] > 0 and m["stages"]["validate"]["status"] == "done"
     assert m["fit_timings"]["sampling_s"] > 0
+    assert m["recovery_benchmark_sha256"] == hashlib.sha256(BENCHMARK_CSV.read_bytes()).hexdigest()
     for rec in m["tables"]:
         for f in rec["files"].values():
             assert len(f["sha256"]) == 64
@@ -130,6 +135,20 @@ def test_supplement_command(small_pipeline, tmp_path):
     bad = CliRunner().invoke(app, ["supplement", small_pipeline["out"], "--out", str(tmp_path / "t"),
                                    "--welfare-rules", "median"])
     assert bad.exit_code == 2 and "--welfare-rules" in bad.output
+    missing = CliRunner().invoke(app, ["supplement", small_pipeline["out"], "--out", str(tmp_path / "u"),
+                                       "--recovery-benchmark", str(tmp_path / "nope.csv")])
+    assert missing.exit_code == 2 and "--recovery-benchmark" in missing.output and "does not exist" in missing.output
+    assert not (tmp_path / "u").exists()
+
+
+def test_recovery_benchmark_is_optional_and_adds_a_table_and_a_figure(small_pipeline):
+    tables, figures, _ = supplement_contents(small_pipeline["out"])
+    assert "recovery_scenarios" not in {t.name for t in tables}
+    tables, figures, _ = supplement_contents(small_pipeline["out"],
+                                             options={"recovery_benchmark": str(BENCHMARK_CSV)})
+    table = next(t for t in tables if t.name == "recovery_scenarios")
+    assert len(table.data) == len(pd.read_csv(BENCHMARK_CSV))
+    assert "recovery_scenarios" in {f.name for f in figures}
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None,

@@ -266,6 +266,11 @@ def supplement_cmd(
     welfare_rules: Annotated[list[str] | None, typer.Option(
         "--welfare-rules", parser=choice_list(RULES), metavar="mean|chosen|veto[,...]",
         help="Rules whose welfare distributions are drawn (default: all).", show_default=False)] = None,
+    recovery_benchmark: Annotated[Path | None, typer.Option(
+        "--recovery-benchmark", metavar="CSV",
+        help="Also include the package's recovery benchmark (the pooled table of "
+             "benchmarks/recovery.py --csv): coverage and RMSE when the data are not built like the model.",
+        show_default=False)] = None,
 ) -> None:
     """Supplementary materials: tables (CSV, LaTeX, Markdown), figures (PNG, PDF), index and manifest.
 
@@ -277,12 +282,17 @@ def supplement_cmd(
 
     if not Path(run).is_dir():
         usage_error(f"{run} does not exist" + (" (it is a file)" if Path(run).exists() else ""))
+    if recovery_benchmark is not None and not Path(recovery_benchmark).is_file():
+        usage_error(f"--recovery-benchmark {recovery_benchmark}: "
+                    + ("is a folder" if Path(recovery_benchmark).exists() else "does not exist"))
     check_output(out)
     fmts = flatten(formats) or ["png", "pdf"]
     rules = flatten(welfare_rules)
+    options = {"dpi": dpi, "formats": fmts, "welfare_rules": rules,
+               "recovery_benchmark": str(recovery_benchmark) if recovery_benchmark is not None else None}
     with output_folder(out, atomic=False) as folder:
         try:
-            result = build_supplement(run, folder, options={"dpi": dpi, "formats": fmts, "welfare_rules": rules})
+            result = build_supplement(run, folder, options=options)
         except SupplementError as exc:
             abort(str(exc), EXIT_USAGE if "neither a pipeline output folder" in str(exc) else EXIT_RUNTIME)
     typer.echo(f"{len(result.tables)} tables and {len(result.figures)} figures written to {result.folder}")

@@ -125,6 +125,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "dpi": 150,
         "formats": ["png", "pdf"],
         "welfare_rules": None,  # None: every rule of the welfare stage
+        "recovery_benchmark": None,  # path of benchmarks/recovery.py --csv: adds its table and figure
     },
     "demo": {
         "participants": 1500,
@@ -340,6 +341,9 @@ class PipelineConfig:
         wr = s["supplement"]["welfare_rules"]
         if wr is not None and (not isinstance(wr, list) or any(r not in RULES for r in wr)):
             fail(f"supplement.welfare_rules must be a list of {list(RULES)}, got {wr!r}")
+        rb = s["supplement"]["recovery_benchmark"]
+        if rb is not None and not (isinstance(rb, str) and rb.strip()):
+            fail(f"supplement.recovery_benchmark must be the path of a CSV file, got {rb!r}")
 
     # -- views -------------------------------------------------------------------------
     def section(self, name: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ sizes.
   :class:`Table` type, its writers and structural checkers are :mod:`prism_stats.tabular`;
   the comparison tables come from :mod:`prism_stats.comparators`);
 - :mod:`~prism_stats.report.figures` -- the heatmap, raking-balance and recovery
-  figures and the data check :func:`figure_data_problems` (figures are written by
+  figures (the demo's truth; the recovery benchmark per scenario) and the data check :func:`figure_data_problems` (figures are written by
   :func:`save_figure`, :mod:`prism_stats._io`);
 - :mod:`~prism_stats.report.sources` -- where the inputs are (:func:`locate`);
   :mod:`~prism_stats.report.contents` -- which tables and figures can be made
@@ -21,11 +21,12 @@ from __future__ import annotations
 from .._io import save_figure
 from ..comparators import comparison_tables
 from ..tabular import Table, latex_escape, latex_problems, markdown_problems
-from .contents import FigureEntry, supplement_contents
+from .contents import FigureEntry, read_scenario_recovery, supplement_contents
 from .figures import (
     figure_data_problems,
     plot_raking_balance,
     plot_recovery,
+    plot_scenario_recovery,
     plot_subgroup_heatmap,
 )
 from .sources import SupplementError, locate
@@ -40,6 +41,7 @@ from .tables import (
     mrp_llm_table,
     mrp_subgroup_table,
     recovery_table,
+    scenario_recovery_table,
     welfare_exposure_table,
     welfare_gaps_table,
     welfare_table,
@@ -67,9 +69,12 @@ __all__ = [
     "mrp_subgroup_table",
     "plot_raking_balance",
     "plot_recovery",
+    "plot_scenario_recovery",
     "plot_subgroup_heatmap",
+    "read_scenario_recovery",
     "recovery_table",
     "save_figure",
+    "scenario_recovery_table",
     "supplement_contents",
     "welfare_exposure_table",
     "welfare_gaps_table",

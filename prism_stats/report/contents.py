@@ -22,8 +22,8 @@ from ..comparators import comparison_tables
 from ..data import describe, load_prism
 from ..rankings.outputs import supplement_items as rankings_supplement_items
 from ..tabular import Table
-from .figures import DPI, plot_raking_balance, plot_recovery, plot_subgroup_heatmap
-from .sources import Sources, locate
+from .figures import DPI, plot_raking_balance, plot_recovery, plot_scenario_recovery, plot_subgroup_heatmap
+from .sources import Sources, SupplementError, locate
 from .spec_table import model_table
 from .tables import (
     WELFARE_METHODS,
@@ -35,7 +35,9 @@ from .tables import (
     llm_demographic_tables,
     mrp_llm_table,
     mrp_subgroup_table,
+    SCENARIO_RECOVERY_COLUMNS,
     recovery_table,
+    scenario_recovery_table,
     welfare_exposure_table,
     welfare_gaps_table,
     welfare_table,
@@ -135,6 +137,21 @@ class _Collector:
         truth = self.truth()
         if truth is not None:
             self.tables.append(recovery_table(truth, ps))
+
+    def scenario_recovery(self) -> None:
+        """The package's recovery benchmark (option ``recovery_benchmark``), table and figure."""
+        path = self.options.get("recovery_benchmark")
+        if not path:
+            return
+        table = read_scenario_recovery(path)
+        self.tables.append(scenario_recovery_table(table))
+        self.figures.append(FigureEntry(
+            "recovery_scenarios", "Recovery when the data are not built like the model",
+            "Recovery benchmark of the package (benchmarks/recovery.py), per generator scenario, "
+            "country and group. Left: share of the 21 LLMs whose 90% interval covers the true "
+            "population mean, mean over releases (solid: 0.90; dashed: 0.85). Right: RMSE of MRP "
+            "over the RMSE of the raw residents' means (below 1: MRP is closer to the truth).",
+            lambda: plot_scenario_recovery(table)))
 
     def interactions(self) -> None:
         path = self.src.path("posterior.nc")
@@ -346,11 +363,41 @@ def _rankings(col: _Collector) -> None:
     col.skipped += skipped
 
 
+#: Supplement options and their defaults (see :func:`prism_stats.report.build_supplement`).
+DEFAULT_OPTIONS: dict[str, Any] = {"dpi": DPI, "formats": ["png", "pdf"], "welfare_rules": None,
+                                   "recovery_benchmark": None}
+
+
+def read_scenario_recovery(path: str | Path) -> pd.DataFrame:
+    """The pooled table of ``benchmarks/recovery.py --csv``, checked.
+
+    Raises
+    ------
+    SupplementError
+        The file is missing, not a CSV, lacks a column or has no rows (the message names it).
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise SupplementError(f"recovery benchmark table {path}: no such file")
+    try:
+        table = pd.read_csv(path)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SupplementError(f"recovery benchmark table {path}: not a CSV file ({exc})") from None
+    missing = [c for c in SCENARIO_RECOVERY_COLUMNS if c not in table.columns]
+    if missing:
+        raise SupplementError(f"recovery benchmark table {path}: missing column(s) {', '.join(missing)} "
+                              "(write it with benchmarks/recovery.py --csv)")
+    if table.empty:
+        raise SupplementError(f"recovery benchmark table {path}: no rows")
+    return table
+
+
 def _collect(src: Sources, options: Mapping[str, Any], data: Any) -> _Collector:
     col = _Collector(src, options, data)
     for step in (col.descriptives, col.diagnostics, col.mrp, col.interactions, col.welfare, col.comparison):
         step()
     col.figure_list()
+    col.scenario_recovery()
     _rankings(col)
     col.topics()
     return col
@@ -365,6 +412,5 @@ def supplement_contents(
     (call ``entry.draw()`` for a matplotlib figure) and the reasons for what cannot be
     produced from *source* (a pipeline or run folder).
     """
-    opts = {"dpi": DPI, "formats": ["png", "pdf"], "welfare_rules": None, **dict(options or {})}
-    col = _collect(locate(source), opts, data)
+    col = _collect(locate(source), {**DEFAULT_OPTIONS, **dict(options or {})}, data)
     return col.tables, col.figures, col.skipped

@@ -3,7 +3,8 @@
 The forest plot and the predictive-check panels come from
 :mod:`prism_stats.model.plots`, the welfare figures from
 :mod:`prism_stats.welfare.plots`; this module adds the subgroup x LLM heatmap, the
-raking balance (Love) plot and the recovery plot of the synthetic demo, and
+raking balance (Love) plot, the recovery plot of the synthetic demo, the coverage and
+RMSE of the recovery benchmark per scenario (:func:`plot_scenario_recovery`), and
 :func:`figure_data_problems`, which the supplement uses to refuse figures without data
 (it writes every figure as PNG and PDF at its own fixed size with
 :func:`prism_stats._io.save_figure`).
@@ -24,6 +25,8 @@ from ..vocab import GROUP_LABELS
 HEATMAP_PANEL: tuple[float, float] = (5.0, 7.2)
 BALANCE_PANEL: tuple[float, float] = (4.6, 7.0)
 RECOVERY_PANEL: tuple[float, float] = (4.2, 4.4)
+#: Width of the scenario-recovery figure, and its height per row (scenario x country x group).
+SCENARIO_RECOVERY_SIZE: tuple[float, float] = (11.0, 0.225)
 DPI: int = FIGURE_DPI
 
 
@@ -132,4 +135,31 @@ def plot_recovery(truth: pd.DataFrame, summary: pd.DataFrame, group: str = "all"
         ax.set_title(f"{c.upper()}: recovery ({GROUP_LABELS.get(group, group)}), "
                      f"coverage {covered.mean():.0%}", fontsize=9)
         ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def plot_scenario_recovery(table: pd.DataFrame):
+    """The recovery benchmark: coverage and RMSE ratio per scenario, country and group.
+
+    *table*: the pooled table of ``benchmarks/recovery.py --csv`` (one row per scenario x
+    country x group: ``coverage90``, ``rmse_mrp``, ``rmse_raw``). Left: coverage of the
+    90% intervals over the 21 LLMs (mean over releases; lines at 0.90 and 0.85). Right:
+    RMSE of MRP over the RMSE of the raw residents' means (below 1: MRP is closer).
+    """
+    scenarios = list(dict.fromkeys(table["scenario"]))
+    fig = _figure(SCENARIO_RECOVERY_SIZE[0], SCENARIO_RECOVERY_SIZE[1] * len(table) + 1.5)
+    axes = fig.subplots(1, 2, sharey=True)
+    labels = [f"{r.scenario} · {str(r.country).upper()} · {GROUP_LABELS.get(r.group, r.group)}"
+              for r in table.itertuples()]
+    y = np.arange(len(table))[::-1]
+    colours = [f"C{scenarios.index(s) % 10}" for s in table["scenario"]]
+    axes[0].scatter(table["coverage90"], y, c=colours, s=18)
+    axes[0].axvline(0.9, color="grey", lw=0.8)
+    axes[0].axvline(0.85, color="grey", lw=0.8, ls="--")
+    axes[0].set_xlabel("coverage of the 90% intervals (21 LLMs, mean over releases)", fontsize=7)
+    axes[1].scatter(table["rmse_mrp"] / table["rmse_raw"], y, c=colours, s=18)
+    axes[1].axvline(1.0, color="grey", lw=0.8, ls="--")
+    axes[1].set_xlabel("RMSE of MRP / RMSE of the raw residents' means", fontsize=7)
+    axes[0].set_yticks(y, labels, fontsize=6)
+    fig.set_layout_engine("constrained")
     return fig

@@ -43,8 +43,8 @@ from .._io import (
 from ..citations import REFERENCES, bibtex
 from ..data import PrismDataError, find_release_files
 from ..tabular import LATEX_PACKAGES, Table
-from .contents import _collect, _read_json
-from .figures import DPI, figure_data_problems
+from .contents import DEFAULT_OPTIONS, _collect, _read_json
+from .figures import figure_data_problems
 from .sources import Sources, SupplementError, locate
 
 SUPPLEMENT_KIND = "prism-stats supplement"
@@ -248,8 +248,11 @@ def build_supplement(
         Where to write (created). Files of an earlier supplement with the same names are
         replaced atomically; other files are left alone.
     options : mapping, optional
-        ``dpi`` (default 150), ``formats`` (default ``["png", "pdf"]``) and
-        ``welfare_rules`` (rules whose welfare distributions are drawn; default all).
+        ``dpi`` (default 150), ``formats`` (default ``["png", "pdf"]``),
+        ``welfare_rules`` (rules whose welfare distributions are drawn; default all) and
+        ``recovery_benchmark`` (path of the pooled table of ``benchmarks/recovery.py
+        --csv``: adds the package's recovery under departures from the model, table and
+        figure; default none).
     data : PrismData, optional
         The tidy data, for the descriptive tables when ``validate/descriptives.csv`` is
         not there (default: read from the run's data folder when available).
@@ -258,7 +261,7 @@ def build_supplement(
     -------
     SupplementResult
     """
-    opts = {"dpi": DPI, "formats": ["png", "pdf"], "welfare_rules": None, **dict(options or {})}
+    opts = {**DEFAULT_OPTIONS, **dict(options or {})}
     src = locate(source)
     out = Path(out).expanduser().resolve()
     tables_dir, figures_dir = out / "tables", out / "figures"
@@ -341,6 +344,7 @@ def build_supplement(
         "stages": _stage_times(src),
         "config": (src.manifest or {}).get("config"),
         "options": opts,
+        "recovery_benchmark_sha256": sha256_file(opts["recovery_benchmark"]) if opts["recovery_benchmark"] else None,
         "tables": table_records,
         "figures": figure_records,
         "not_produced": col.skipped,

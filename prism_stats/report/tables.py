@@ -420,6 +420,48 @@ def balance_table(balances: Mapping[str, pd.DataFrame]) -> Table:
         data, display=display, align="lllrrrrr")
 
 
+#: Columns a recovery-benchmark table must have (``benchmarks/recovery.py --csv``).
+SCENARIO_RECOVERY_COLUMNS = ("scenario", "country", "group", "coverage90", "rmse_mrp", "rmse_raw", "releases")
+
+
+def scenario_recovery_table(table: pd.DataFrame) -> Table:
+    """The recovery benchmark: MRP against the truth when the data are not built like the model.
+
+    *table*: the pooled table of ``benchmarks/recovery.py --csv`` -- per generator scenario
+    (departures from the model, :data:`prism_stats.synth.SCENARIOS`), country and group:
+    coverage of the 90% intervals and RMSE over the 21 LLMs, averaged over the synthetic
+    releases, with the raw (and, for the whole population, raked) residents' means.
+    """
+    data = table.loc[:, [c for c in table.columns if c in (*SCENARIO_RECOVERY_COLUMNS, "rmse_raked")]].copy()
+    data["mrp_below_raw"] = data["rmse_mrp"] < data["rmse_raw"]
+
+    def points(v: float) -> str:
+        return "–" if pd.isna(v) else f"{v:.2f}"
+
+    display = pd.DataFrame({
+        "Scenario": data["scenario"],
+        "Country": data["country"].astype(str).str.upper(),
+        "Group": data["group"].map(lambda g: GROUP_LABELS.get(g, g)),
+        "Releases": data["releases"].astype(int),
+        "90% coverage": data["coverage90"].map(lambda v: f"{v:.2f}"),
+        "RMSE MRP": data["rmse_mrp"].map(points),
+        "RMSE raw": data["rmse_raw"].map(points),
+        "RMSE raked": data["rmse_raked"].map(points) if "rmse_raked" in data else "–",
+        "MRP below raw": data["mrp_below_raw"].map({True: "yes", False: "no"}),
+    })
+    n = int(data["releases"].max()) if len(data) else 0
+    return Table(
+        "recovery_scenarios", "Recovery when the data are not built like the model",
+        "Recovery benchmark of the package (benchmarks/recovery.py; synthetic releases of the "
+        "PRISM size from generators that depart from the model: country-specific LLM "
+        "preferences, rater scale use, piles and heaping, a non-additive LLM x age x gender "
+        f"pattern, skewed rater pools; up to {n} releases per scenario). Per scenario, country "
+        "and group: share of the 21 LLMs whose 90% interval covers the true population mean "
+        "(mean over releases), and the RMSE over LLMs (rating points) of MRP, of the raw "
+        "residents' means and of the raked means (whole population only).",
+        data, display=display, align="lllrrrrrl")
+
+
 def recovery_table(truth: pd.DataFrame, summary: pd.DataFrame) -> Table:
     """Synthetic data only: MRP estimates against the known population means.
 
