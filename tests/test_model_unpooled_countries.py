@@ -41,7 +41,7 @@ def test_spec_option_round_trips_and_is_validated():
     assert again.unpooled_countries == ("GBR", "USA") and again.model_hash() == spec.model_hash()
     assert spec.replace(unpooled_countries=()).model_hash() != spec.model_hash()
     # a spec without the option writes no key, so its model hash is what it was before
-    assert "unpooled_countries" not in load_spec("ratings_per_llm").to_dict()["effects"]
+    assert "unpooled_countries" not in load_spec("ratings_additive").to_dict()["effects"]
     with pytest.raises(SpecError, match="unpooled_countries"):
         _spec(unpooled_countries=("GBR", ""))
     with pytest.raises(SpecError, match="must be a list"):
