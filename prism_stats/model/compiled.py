@@ -5,9 +5,9 @@ Two facts make a fit both slow to start and, before this module, not reproducibl
 - **Compilation** (PyTensor graph rewriting plus numba code generation) is 15-55 s of a
   PRISM-size fit. :func:`build_model` takes every value of the data from a few ``pm.Data``
   containers (:func:`~prism_stats.model.rating.container_data`; packing them saved ~7 of
-  19 s of a warm compilation at 150 participants, :mod:`prism_stats.model.packing`), so two datasets of the same
-  *structure* (:func:`structure_key`: spec, level counts, the "mixed" partition, the
-  censored family's interior block) give the same graph. In one process
+  19 s of a warm compilation at 150 participants, :mod:`prism_stats.model.packing`), so
+  two datasets of the same *structure* (:func:`structure_key`: spec, level counts, the
+  "mixed" partition, the censored family's interior block) give the same graph. In one process
   :func:`compile_model` keeps the compiled models it made and refits a new dataset of a
   known structure with nutpie's ``CompiledModel.with_data`` (no compilation at all);
   across processes the identical graph hits PyTensor's and numba's disk caches.

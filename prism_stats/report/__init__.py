@@ -7,8 +7,9 @@ sizes.
   :class:`Table` type, its writers and structural checkers are :mod:`prism_stats.tabular`;
   the comparison tables come from :mod:`prism_stats.comparators`);
 - :mod:`~prism_stats.report.figures` -- the heatmap, raking-balance and recovery
-  figures (the demo's truth; the recovery benchmark per scenario) and the data check :func:`figure_data_problems` (figures are written by
-  :func:`save_figure`, :mod:`prism_stats._io`);
+  figures (the demo's truth; the recovery benchmark per scenario) and the data check
+  :func:`figure_data_problems` (figures are written by :func:`save_figure`,
+  :mod:`prism_stats._io`);
 - :mod:`~prism_stats.report.sources` -- where the inputs are (:func:`locate`);
   :mod:`~prism_stats.report.contents` -- which tables and figures can be made
   (:func:`supplement_contents`);

@@ -22,10 +22,17 @@ from ..comparators import comparison_tables
 from ..data import describe, load_prism
 from ..rankings.outputs import supplement_items as rankings_supplement_items
 from ..tabular import Table
-from .figures import DPI, plot_raking_balance, plot_recovery, plot_scenario_recovery, plot_subgroup_heatmap
+from .figures import (
+    DPI,
+    plot_raking_balance,
+    plot_recovery,
+    plot_scenario_recovery,
+    plot_subgroup_heatmap,
+)
 from .sources import Sources, SupplementError, locate
 from .spec_table import model_table
 from .tables import (
+    SCENARIO_RECOVERY_COLUMNS,
     WELFARE_METHODS,
     balance_table,
     crosscheck_table,
@@ -35,7 +42,6 @@ from .tables import (
     llm_demographic_tables,
     mrp_llm_table,
     mrp_subgroup_table,
-    SCENARIO_RECOVERY_COLUMNS,
     recovery_table,
     scenario_recovery_table,
     welfare_exposure_table,

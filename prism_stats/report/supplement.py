@@ -344,7 +344,8 @@ def build_supplement(
         "stages": _stage_times(src),
         "config": (src.manifest or {}).get("config"),
         "options": opts,
-        "recovery_benchmark_sha256": sha256_file(opts["recovery_benchmark"]) if opts["recovery_benchmark"] else None,
+        "recovery_benchmark_sha256": (sha256_file(opts["recovery_benchmark"])
+                                      if opts["recovery_benchmark"] else None),
         "tables": table_records,
         "figures": figure_records,
         "not_produced": col.skipped,
