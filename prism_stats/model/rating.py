@@ -104,8 +104,8 @@ def model_data(design: Design, spec: ModelSpec) -> dict[str, np.ndarray]:
     """Every array the graph of ``build_model(design, spec)`` takes from the data, by name.
 
     These are logical arrays; the model holds them packed in a few ``pm.Data`` containers
-    (:func:`container_data`). Everything the graph takes from the data is here: per-cell index arrays
-    (``llm_idx``, ``country_idx``, ``<factor>_idx``, ...), the rating weights and
+    (:func:`container_data`). Everything the graph takes from the data is here: per-cell
+    index arrays (``llm_idx``, ``country_idx``, ``<factor>_idx``, ...), the rating weights and
     weighted zero-sum embeddings of the participant-level factors (``<factor>_weights``,
     ``<factor>_embed``), the block indices of the marginal likelihood (``pair_idx``,
     ``pair_participant`` / ``cell_participant``) and the cell statistics (``cell_n``,
