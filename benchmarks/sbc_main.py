@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/sbc_main.py                       # 100 replicates
     .venv/bin/python benchmarks/sbc_main.py --misspec 40          # + a mis-specified fit
     .venv/bin/python benchmarks/sbc_main.py --replicates 200 --participants 300 --workers 4
+    .venv/bin/python benchmarks/sbc_main.py --participants 1500 --draws 1000 --json F.json  # PRISM size
 
 Prints the calibration test (exact simultaneous ECDF test per quantity, Holm-adjusted),
 timings per replicate and compilation, the Dask worker setup, and -- with ``--misspec N``
@@ -16,8 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, print_machine, write_json
 
 
 def _report(title: str, result, seconds: float) -> dict:
@@ -59,7 +64,10 @@ def main() -> None:
     parser.add_argument("--misspec", type=int, default=0, help="replicates of the mis-specified fit (0: skip)")
     parser.add_argument("--spec", default="ratings")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--json", help="write the machine, settings and summaries to this JSON file")
     args = parser.parse_args()
+    info = machine()
+    print_machine(info)
 
     from prism_stats.sweeps.sbc import run_sbc
 
@@ -79,6 +87,7 @@ def main() -> None:
         summaries.append(_report("mis-specified fit: sigma_llm prior 0.1 (generating 10)", bad,
                                  time.perf_counter() - t0))
     print("\nBENCH-RESULT " + json.dumps(summaries))
+    write_json(args.json, {"machine": info, "settings": vars(args), "runs": summaries})
 
 
 if __name__ == "__main__":
